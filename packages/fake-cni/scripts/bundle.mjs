@@ -1,0 +1,1 @@
+// placeholder: bundles src/plugin.ts into dist/fake-cni
