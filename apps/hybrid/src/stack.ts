@@ -1,0 +1,134 @@
+/**
+ * Bringing the stack up and down: the layers in plan order, rollback in reverse on failure or
+ * on SIGINT/SIGTERM, and teardown from the state file (from any process).
+ */
+import { Listr, type ListrTask } from "listr2";
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { LayerName } from "./doctor/index.js";
+import { readMountinfo } from "./doctor/probes.js";
+import { LAYERS } from "./layers/index.js";
+import type { Plan } from "./plan.js";
+import { pidAlive, removeState, writeState, type LayerRecord, type StackState } from "./state.js";
+import { plainOutput } from "./output.js";
+
+/** Files and dirs under the state dir that the stack creates (all removed by `down`). */
+const STACK_ENTRIES = ["cgroup", "cgroupfs", "cni", "shim", "runtime", "logs", "state.json", "soak-report.json"];
+
+function renderer() {
+  return plainOutput() ? ("simple" as const) : ("default" as const);
+}
+
+/** The pids a state records (daemons the stack started). */
+export function statePids(state: StackState): number[] {
+  return state.layers.map((l) => Number(l.data.pid)).filter((p) => Number.isInteger(p) && p > 0);
+}
+
+/** Whether a recorded stack still runs: the `up` process (while starting) or any daemon alive. */
+export function stackAlive(state: StackState): boolean {
+  if (state.status === "starting" && pidAlive(state.upPid)) return true;
+  return statePids(state).some(pidAlive);
+}
+
+/**
+ * Brings the layers up in plan order, recording each in the state file as it becomes ready.
+ * On a failure, or when SIGINT/SIGTERM arrives, the layers already up are taken down in reverse
+ * and the original error is rethrown.
+ * @returns the final state.
+ */
+export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<StackState> {
+  const state: StackState = {
+    version: 1,
+    status: "starting",
+    upPid: process.pid,
+    startedAt: new Date().toISOString(),
+    plan: { ...plan },
+    layers: [],
+  };
+  (state.plan as Plan & { createdStateDir?: boolean }).createdStateDir = createdStateDir;
+  await writeState(plan.stateDir, state);
+
+  let interrupted: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (!interrupted) process.stderr.write(`\nhybrid up: ${sig} received; finishing the current step, then taking down what is up\n`);
+    interrupted = sig;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    const tasks: ListrTask[] = plan.order.map((name) => ({
+      title: LAYERS[name].title,
+      task: async (_ctx, task) => {
+        if (interrupted) throw new Error(`interrupted by ${interrupted} before ${name}`);
+        const t0 = performance.now();
+        const data = await LAYERS[name].up(plan, { log: (m) => (task.output = m) }, state);
+        const rec: LayerRecord = { name, readyAt: new Date().toISOString(), upMs: Math.round(performance.now() - t0), data };
+        state.layers.push(rec);
+        await writeState(plan.stateDir, state);
+        task.title = `${LAYERS[name].title} (${(rec.upMs / 1000).toFixed(1)}s)`;
+        if (interrupted) throw new Error(`interrupted by ${interrupted} after ${name}`);
+      },
+      rendererOptions: { persistentOutput: true },
+    }));
+    await new Listr(tasks, {
+      concurrent: false,
+      exitOnError: true,
+      registerSignalListeners: false,
+      renderer: renderer(),
+      rendererOptions: { collapseErrors: false },
+    }).run();
+    state.status = "up";
+    await writeState(plan.stateDir, state);
+    return state;
+  } catch (error) {
+    process.stderr.write(`hybrid up failed: ${(error as Error).message}\nrolling back ${state.layers.length} layer(s) in reverse\n`);
+    const problems = await tearDown(state);
+    for (const p of problems) process.stderr.write(`rollback: ${p}\n`);
+    throw error;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+}
+
+/**
+ * Takes every recorded layer down in reverse order, then removes the state file and the stack's
+ * files (the whole state dir when `up` created it). Keeps going past a failing layer.
+ * @returns the problems met (empty when all went well).
+ */
+export async function tearDown(state: StackState, opts: { quiet?: boolean } = {}): Promise<string[]> {
+  const problems: string[] = [];
+  const plan = state.plan as Plan & { createdStateDir?: boolean };
+  const reversed = [...state.layers].reverse();
+  const tasks: ListrTask[] = reversed.map((rec) => ({
+    title: `${rec.name}: down`,
+    task: async () => {
+      try {
+        await LAYERS[rec.name as LayerName].down(rec.data, plan);
+      } catch (e) {
+        problems.push(`${rec.name}: ${(e as Error).message}`);
+        throw e;
+      }
+    },
+  }));
+  if (tasks.length) {
+    await new Listr(tasks, { concurrent: false, exitOnError: false, registerSignalListeners: false, renderer: opts.quiet ? "silent" : renderer() })
+      .run()
+      .catch(() => undefined);
+  }
+  await removeState(plan.stateDir);
+  // Never delete through a mount that is still there (rm -r would walk into the FUSE tree).
+  const stillMounted = (await readMountinfo()).filter((m) => m.mountPoint === plan.stateDir || m.mountPoint.startsWith(plan.stateDir + "/"));
+  if (stillMounted.length) {
+    problems.push(`still mounted: ${stillMounted.map((m) => m.mountPoint).join(", ")}; files under ${plan.stateDir} left in place`);
+    return problems;
+  }
+  if (plan.createdStateDir) {
+    await rm(plan.stateDir, { recursive: true, force: true });
+  } else {
+    for (const e of STACK_ENTRIES) await rm(join(plan.stateDir, e), { recursive: true, force: true });
+  }
+  if (existsSync(join(plan.stateDir, "state.json"))) problems.push("state file still present");
+  return problems;
+}

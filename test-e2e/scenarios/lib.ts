@@ -1,0 +1,49 @@
+/** Helpers shared by the end-to-end scenarios (they run on the host or inside runsc). */
+import { execa } from "execa";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const HYBRID_BIN = join(REPO, "apps", "hybrid", "dist", "bin.js");
+
+/** Runs `hybrid ARGS` with the given state dir; never throws on non-zero. Times in milliseconds. */
+export async function hybrid(stateDir: string, args: string[], opts: { timeoutMs?: number; env?: Record<string, string> } = {}) {
+  const t0 = performance.now();
+  const r = await execa(process.execPath, [HYBRID_BIN, "--state-dir", stateDir, ...args], {
+    reject: false,
+    timeout: opts.timeoutMs ?? 300_000,
+    env: { CI: "1", ...opts.env },
+    stdin: "ignore",
+  });
+  return { exitCode: r.exitCode, signal: r.signal, stdout: String(r.stdout), stderr: String(r.stderr), ms: Math.round(performance.now() - t0) };
+}
+
+/** Mount points now (from /proc/self/mountinfo), sorted. */
+export function mountPoints(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => `${l.split(" ")[4]} ${l.split(" - ")[1]?.split(" ")[0] ?? ""}`)
+    .sort();
+}
+
+/** Live processes: pid → command line. */
+export function processes(): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      out.set(Number(e), readFileSync(`/proc/${e}/cmdline`, "utf8").replace(/\0/g, " ").trim());
+    } catch {
+      /* exited */
+    }
+  }
+  return out;
+}
+
+/** Whether we run inside gVisor (kernel log). */
+export async function inGvisor(): Promise<boolean> {
+  const r = await execa("dmesg", [], { reject: false });
+  return /gVisor/.test(String(r.stdout));
+}
