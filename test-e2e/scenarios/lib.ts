@@ -28,12 +28,17 @@ export function mountPoints(): string[] {
     .sort();
 }
 
-/** Live processes: pid → command line. */
+/**
+ * Live processes: pid → command line. Zombies (state Z: exited, waiting to be reaped by their
+ * parent — inside runsc the scenario itself is pid 1 and inherits orphans) are not counted.
+ */
 export function processes(): Map<number, string> {
   const out = new Map<number, string>();
   for (const e of readdirSync("/proc")) {
     if (!/^\d+$/.test(e)) continue;
     try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      if (stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z") continue;
       out.set(Number(e), readFileSync(`/proc/${e}/cmdline`, "utf8").replace(/\0/g, " ").trim());
     } catch {
       /* exited */

@@ -95,9 +95,10 @@ const mountsAfter = mountPoints();
 const procsAfter = processes();
 out.mountsAdded = mountsAfter.filter((m) => !mountsBefore.includes(m));
 out.mountsRemoved = mountsBefore.filter((m) => !mountsAfter.includes(m));
+out.recordedPidsAlive = ((out.recordedPids as number[] | undefined) ?? []).filter((p) => procsAfter.has(p));
 out.processesLeft = [...procsAfter]
   .filter(([pid, cmd]) => !procsBefore.has(pid) && pid !== process.pid && !cmd.includes("dmesg"))
   .map(([pid, cmd]) => `${pid} ${cmd}`);
-out.stackProcessesLeft = [...procsAfter].filter(([, cmd]) => cmd.includes(stateDir)).map(([pid, cmd]) => `${pid} ${cmd}`);
+out.stackProcessesLeft = [...procsAfter].filter(([pid, cmd]) => pid !== process.pid && cmd.includes(stateDir)).map(([pid, cmd]) => `${pid} ${cmd}`);
 out.stateDirLeft = existsSync(stateDir);
 process.stdout.write(JSON.stringify(out) + "\n");

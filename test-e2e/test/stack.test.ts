@@ -96,6 +96,8 @@ describe.each([GVISOR, HOST] as Target[])("hybrid stack on $name", (target) => {
     expect(o.mountsAdded).toEqual([]);
     expect(o.mountsRemoved).toEqual([]);
     expect(o.stackProcessesLeft).toEqual([]);
+    expect(o.recordedPids.length).toBeGreaterThanOrEqual(2);
+    expect(o.recordedPidsAlive).toEqual([]);
     if (target.kind === "gvisor") expect(o.processesLeft).toEqual([]);
     expect(o.stateDirLeft).toBe(false);
     console.log(`${target.name}: up ${o.up.ms} ms, down ${o.down.ms} ms`);

@@ -11,6 +11,7 @@ const program = new Command("hybrid")
   .description("Run a Kubernetes (k3s) node inside restrictive sandboxes such as gVisor")
   .option("--state-dir <dir>", "stack state directory (default $HYBRID_STATE_DIR or /var/lib/hybrid)")
   .option("-c, --config <file>", "YAML or JSON config file")
+  .enablePositionalOptions()
   .showHelpAfterError();
 
 type Global = { stateDir?: string; config?: string };

@@ -7,6 +7,7 @@ import { chmod, copyFile, mkdir, readFile, readdir, rmdir, stat, unlink, writeFi
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { CniConfList } from "./invoke.js";
+import { parseNetConf } from "./plugin/config.js";
 
 /**
  * Absolute path of the bundled plugin executable (`dist/bin/fake-cni`: one CommonJS file, node
@@ -41,8 +42,14 @@ export interface FakeCniNetwork {
   routes?: { dst: string; gw?: string }[];
   /** DNS settings returned in the result (`nameservers`, `domain`, `search`, `options`). */
   dns?: { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] };
-  /** Conflist `cniVersion` (default `1.0.0`, understood by libcni 1.0+ as in containerd 1.6); `cniVersions` adds `1.1.0`. */
+  /** Conflist `cniVersion` (default `1.0.0`, understood by libcni 1.0+ as in containerd 1.6). */
   cniVersion?: string;
+  /**
+   * Conflist `cniVersions` (CNI 1.1: a newer libcni runs the list as the highest it knows, which
+   * enables STATUS and GC). Default `[cniVersion, "1.1.0"]` when nothing is chained; omitted when
+   * plugins are chained, since Debian 12's reference plugins stop at 1.0.0 and would refuse 1.1.0.
+   */
+  cniVersions?: string[];
 }
 
 /** What {@link installFakeCni} created. */
@@ -100,10 +107,16 @@ export function buildConflist(network: FakeCniNetwork, chain: InstallFakeCniOpti
   };
   return {
     cniVersion,
-    ...(cniVersion === "1.1.0" ? {} : { cniVersions: [cniVersion, "1.1.0"] }),
+    ...versionsField(network, cniVersion, chain),
     name: network.name,
     plugins: [...(chain.before ?? []), plugin, ...(chain.after ?? [])],
   };
+}
+
+function versionsField(network: FakeCniNetwork, cniVersion: string, chain: InstallFakeCniOptions["chain"] = {}): { cniVersions?: string[] } {
+  if (network.cniVersions) return { cniVersions: network.cniVersions };
+  const chained = (chain.before?.length ?? 0) + (chain.after?.length ?? 0) > 0;
+  return chained || cniVersion === "1.1.0" ? {} : { cniVersions: [cniVersion, "1.1.0"] };
 }
 
 async function sameContent(a: string, b: string): Promise<boolean> {
@@ -137,10 +150,11 @@ async function mkdirs(dir: string, created: string[]): Promise<void> {
  *   also to `<binDir>/host-local` unless a different `host-local` is already there.
  * - Writes `<confDir>/<confFileName>` from {@link buildConflist}.
  * - Creates missing dirs (and the IPAM `dataDir`), recording them for uninstall.
- * @throws Error (before writing anything) when the plugin is not built, the network is invalid
- *   (checked by running the plugin's STATUS-free validation: subnet must parse), or a different
- *   `fake-cni` or conflist of that name already exists (it is not overwritten). On a failure
- *   half-way, what was created is removed again.
+ * The network is validated up front with the plugin's own config parser (the same rules ADD applies).
+ * @throws Error (before writing anything) when the plugin is not built (`pnpm build`), the network
+ *   is invalid (`installFakeCni: invalid network: <the plugin's message>`), or a different `fake-cni` or a conflist of that name with
+ *   other content already exists (never overwritten). On a failure half-way, what was created is
+ *   removed again.
  */
 export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniInstallation> {
   const src = pluginPath();
@@ -153,6 +167,13 @@ export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniIn
   if (binDirs.length === 0) throw new Error("installFakeCni: binDir is empty");
   const confFile = join(resolve(opts.confDir), opts.confFileName ?? "10-fake-cni.conflist");
   const conflist = buildConflist(net, opts.chain);
+  const ours = conflist.plugins.find((p) => p.type === "fake-cni")!;
+  try {
+    parseNetConf({ ...ours, cniVersion: conflist.cniVersion, name: conflist.name });
+  } catch (e) {
+    const details = (e as { details?: string }).details;
+    throw new Error(`installFakeCni: invalid network: ${(e as Error).message}${details ? ` (${details})` : ""}`);
+  }
   const text = `${JSON.stringify(conflist, null, 2)}\n`;
   // Refuse to clobber foreign files before touching anything.
   for (const d of binDirs) {
@@ -190,7 +211,7 @@ export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniIn
   return { files, confFile, binFiles, conflist, uninstall: () => uninstallFakeCni(files) };
 }
 
-const IPAM_FILE = /^([0-9a-fA-F:.]+|last_reserved_ip\.\d+|fake-cni\.lock(\.stale\.\d+)?)$/;
+const IPAM_FILE = /^([0-9a-fA-F:.]+|last_reserved_ip\.\d+|fake-cni\.lock(\.stale)?(\.\d+)?)$/;
 
 /**
  * Removes the paths an installation recorded, in reverse order; idempotent (missing paths are fine).

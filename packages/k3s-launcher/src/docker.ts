@@ -51,7 +51,8 @@ export interface StartK3sInDockerOptions {
   /**
    * `true`: `--privileged` (the seed's variant). `"auto"` (default): privileged when this process holds
    * every capability, else the nearest runnable equivalent: the capabilities of our bounding set,
-   * seccomp, AppArmor and masked paths off (`systempaths=unconfined`), all devices. `false`: that equivalent always.
+   * seccomp, AppArmor and masked/read-only /proc and /sys paths off (`systempaths=unconfined`); unlike
+   * `--privileged`, host devices are not all exposed (/dev/kmsg is bound) and /sys/fs/cgroup stays read-only. `false`: that equivalent always.
    */
   privileged?: boolean | "auto";
   env?: Record<string, string>;
@@ -143,18 +144,37 @@ export async function startK3sInDocker(opts: StartK3sInDockerOptions): Promise<D
   };
   if (!privileged) {
     hostConfig.CapAdd = caps;
-    hostConfig.SecurityOpt = ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"];
+    hostConfig.SecurityOpt = ["seccomp=unconfined", "apparmor=unconfined"];
+    // `--security-opt systempaths=unconfined` in the API: nothing masked or read-only under /proc and /sys
+    hostConfig.MaskedPaths = [];
+    hostConfig.ReadonlyPaths = [];
   }
   const name = opts.name ?? `hybrid-k3s-${Math.random().toString(36).slice(2, 10)}`;
-  const container = await docker.createContainer({
-    name,
-    Image: opts.image,
-    Cmd: [...opts.args],
-    Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-    Volumes: opts.dataVolume ? undefined : { "/var/lib/rancher/k3s": {} },
-    HostConfig: hostConfig,
-    Labels: { "io.hybrid.k3s-launcher": "1" },
-  });
+  const create = () =>
+    docker.createContainer({
+      name,
+      Image: opts.image,
+      Cmd: [...opts.args],
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      Volumes: opts.dataVolume ? undefined : { "/var/lib/rancher/k3s": {} },
+      HostConfig: hostConfig,
+      Labels: { "io.hybrid.k3s-launcher": "1" },
+    });
+  let container: Dockerode.Container;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      container = await create();
+      break;
+    } catch (e) {
+      // Older daemons do not know the newest capabilities (Docker 20.10: PERFMON, BPF, CHECKPOINT_RESTORE):
+      // "invalid CapAdd: unknown capability: \"CAP_PERFMON\"". Drop the one named and retry.
+      const m = /unknown capability: \W*(?:CAP_)?([A-Z_]+)/.exec((e as Error).message);
+      if (!m || !hostConfig.CapAdd || attempt > LINUX_CAPABILITIES.length) throw e;
+      const before = hostConfig.CapAdd.length;
+      hostConfig.CapAdd = hostConfig.CapAdd.filter((c: string) => c !== m[1]);
+      if (hostConfig.CapAdd.length === before) throw e;
+    }
+  }
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {

@@ -66,6 +66,6 @@ export {
   type StartK3sInDockerOptions,
   type DockerRuntimeHandle,
 } from "./docker.js";
-export { stopPid, isPidAlive, spawnDaemon, waitUntilReady, type Daemon, type ProbeResult, type SpawnDaemonOptions } from "./process.js";
+export { stopPid, isPidAlive, isGroupLeader, processGroupMembers, spawnDaemon, waitUntilReady, type Daemon, type ProbeResult, type SpawnDaemonOptions } from "./process.js";
 export { supervise, type Supervisor, type SuperviseOptions } from "./supervisor.js";
 export { standinPath } from "./standin.js";

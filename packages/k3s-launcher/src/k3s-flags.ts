@@ -58,7 +58,6 @@ const COMMON: Record<string, K3sFlagSpec> = {
   "default-runtime": v,
   "image-service-endpoint": v,
   "disable-default-registry-endpoint": b,
-  "nonroot-devices": b,
   "pause-image": v,
   snapshotter: v,
   "private-registry": v,

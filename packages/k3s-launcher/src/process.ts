@@ -1,6 +1,6 @@
 /** Daemon processes: spawning (attached or detached), readiness waits, and stopping by pid. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { dirname } from "node:path";
 
@@ -25,6 +25,32 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
+/** Fields of /proc/<pid>/stat after the command: [state, ppid, pgrp, ...]; undefined when gone. */
+function statFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when `pid` leads its own process group (pgrp == pid), as every daemon spawned here does. */
+export function isGroupLeader(pid: number): boolean {
+  return statFields(pid)?.[2] === String(pid);
+}
+
+/** Live (non-zombie) members of process group `pgid`, from /proc. */
+export function processGroupMembers(pgid: number): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    const f = statFields(d);
+    if (f && f[2] === String(pgid) && f[0] !== "Z" && f[0] !== "X") out.push(Number(d));
+  }
+  return out;
+}
+
 function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
   try {
     process.kill(group ? -pid : pid, sig);
@@ -40,34 +66,35 @@ function signal(pid: number, sig: NodeJS.Signals, group: boolean): void {
   }
 }
 
-async function waitGone(pid: number, ms: number): Promise<boolean> {
+async function waitGone(pid: number, group: boolean, ms: number): Promise<boolean> {
+  const gone = (): boolean => (group ? processGroupMembers(pid).length === 0 : !isPidAlive(pid));
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (!isPidAlive(pid)) return true;
+    if (gone()) return true;
     await sleep(50);
   }
-  return !isPidAlive(pid);
+  return gone();
 }
 
 /**
  * Stops a process by pid, from any process (for `hybrid down`): SIGTERM, wait up to `graceMs`
- * (default 10 000 ms), then SIGKILL and wait up to 5 s more. With `group` (default false) the
- * signals go to the process group `-pid` (our daemons lead their own group, so a tracer and the
- * runtime under it both get them). Safe when the pid is already gone.
- * @throws Error when the process survives SIGKILL for 5 s (e.g. stuck in uninterruptible sleep),
+ * (default 10 000 ms), then SIGKILL and wait up to 5 s more. `group` (default: true when `pid`
+ * leads its own process group, as the daemons started here do) sends the signals to the group
+ * `-pid` and waits until no live member is left, so a tracer and the runtime under it (and k3s's
+ * containerd) all stop. Safe when the pid is already gone.
+ * @throws Error when something survives SIGKILL for 5 s (e.g. stuck in uninterruptible sleep),
  *   or EPERM when not allowed to signal it.
  */
 export async function stopPid(pid: number, opts: { graceMs?: number; group?: boolean } = {}): Promise<void> {
   if (!Number.isInteger(pid) || pid <= 1) throw new TypeError(`stopPid: refusing pid ${pid}`);
-  const group = opts.group ?? false;
-  if (!isPidAlive(pid)) return;
+  const group = opts.group ?? isGroupLeader(pid);
+  if (group ? processGroupMembers(pid).length === 0 : !isPidAlive(pid)) return;
   signal(pid, "SIGTERM", group);
-  if (await waitGone(pid, opts.graceMs ?? 10_000)) {
-    if (group) signal(pid, "SIGKILL", true); // leftovers of the group, if any
-    return;
-  }
+  if (await waitGone(pid, group, opts.graceMs ?? 10_000)) return;
   signal(pid, "SIGKILL", group);
-  if (!(await waitGone(pid, 5000))) throw new Error(`stopPid: pid ${pid} still alive 5 s after SIGKILL`);
+  if (!(await waitGone(pid, group, 5000))) {
+    throw new Error(`stopPid: ${group ? `process group ${pid} (${processGroupMembers(pid).join(", ")})` : `pid ${pid}`} still alive 5 s after SIGKILL`);
+  }
 }
 
 /** A spawned daemon. */

@@ -12,7 +12,7 @@ export interface SuperviseOptions {
   /** A run that lasted this long (ms) resets the backoff (not the restart budget). Default 60 000. */
   resetAfterMs?: number;
   /** Called on each crash / restart / give-up. */
-  onEvent?: (e: { type: "crashed" | "restarted" | "gave-up" | "restart-failed"; restarts: number; detail: string }) => void;
+  onEvent?: (e: { type: "crashed" | "restarted" | "gave-up" | "restart-failed"; restarts: number; detail: string; delayMs?: number }) => void;
 }
 
 /** A running supervision. */
@@ -58,8 +58,9 @@ export async function supervise(start: () => Promise<RuntimeHandle>, opts: Super
           opts.onEvent?.({ type: "gave-up", restarts, detail });
           return finish({ reason: "gave-up", detail });
         }
+        const delayMs = backoff;
         await new Promise<void>((r) => {
-          const t = setTimeout(r, backoff);
+          const t = setTimeout(r, delayMs);
           wake = () => {
             clearTimeout(t);
             r();
@@ -71,10 +72,10 @@ export async function supervise(start: () => Promise<RuntimeHandle>, opts: Super
         restarts++;
         try {
           current = await start();
-          opts.onEvent?.({ type: "restarted", restarts, detail: `${current.kind} pid ${current.pid}` });
+          opts.onEvent?.({ type: "restarted", restarts, detail: `${current.kind} pid ${current.pid}`, delayMs });
           break;
         } catch (e) {
-          opts.onEvent?.({ type: "restart-failed", restarts, detail: (e as Error).message });
+          opts.onEvent?.({ type: "restart-failed", restarts, detail: (e as Error).message, delayMs });
         }
       }
     }

@@ -192,12 +192,23 @@ void handle_entry(struct thread *t)
 	}
 	int any = 0;
 	for (int i = 0; i < 2 && d->path[i] >= 0; i++) {
-		if (mem_read_str(t->tid, REG_ARG(*r, d->path[i]), path[i], PATH_MAX) < 0) continue;
+		if (mem_read_str(t->tid, REG_ARG(*r, d->path[i]), path[i], PATH_MAX) < 0) {
+			if (T.debug) trace_log("%d %s: unreadable path at 0x%llx: %s", t->tid, d->name, REG_ARG(*r, d->path[i]), strerror(errno));
+			continue;
+		}
+		if (T.debug) trace_log("%d %s: %s", t->tid, d->name, path[i]);
 		if (path[i][0] != '/') continue; /* relative: see README limits */
 		const char *p = path[i];
 		if (needs_clean(p)) { path_clean(p, clean, sizeof clean); p = clean; }
 		dec[i] = decide(t, p, is_open, writing, repl[i], PATH_MAX);
 		any |= dec[i] != D_NONE;
+	}
+	if ((t->sc == SC_readlink || t->sc == SC_readlinkat) && T.rules.n_redirects && dec[0] == D_NONE &&
+	    !strncmp(path[0], "/proc/", 6) && (strstr(path[0], "/fd/") || strstr(path[0], "/cwd"))) {
+		/* map a redirected target back to what the program asked for (runc compares
+		 * readlink(/proc/self/fd/N) with the path it opened) */
+		t->w.readlink_buf = t->sc == SC_readlink ? 1 : 2;
+		t->want_exit = 1;
 	}
 	if (d->family & SCF_STATFS) {
 		char abs[PATH_MAX];
@@ -334,6 +345,29 @@ static void fix_uname(struct thread *t)
 	trace_log("%d uname: release %s -> %s", t->tid, rel, T.rules.uname_release);
 }
 
+static void fix_readlink(struct thread *t, long long ret)
+{
+	arch_regs_t *r = regs_get(t);
+	int bi = t->w.readlink_buf;
+	unsigned long long buf = REG_ARG(*r, bi), size = REG_ARG(*r, bi + 1);
+	char target[PATH_MAX], out[PATH_MAX];
+	if (ret <= 0 || ret >= PATH_MAX || mem_read(t->tid, buf, target, (size_t)ret) < 0) return;
+	target[ret] = 0;
+	for (size_t i = 0; i < T.rules.n_redirects; i++) {
+		const struct redirect *d = &T.rules.redirects[i];
+		size_t tl = strlen(d->to);
+		if (!under(target, d->to, tl)) continue;
+		int n = snprintf(out, sizeof out, "%s%s", d->from, target + tl);
+		if (n <= 0 || (unsigned long long)n > size) return;
+		if (mem_write(t->tid, buf, out, (size_t)n) == 0) {
+			REG_RESULT(*r) = (unsigned long long)n;
+			regs_dirty(t);
+			trace_log("%d %s reverse: %s -> %s", t->tid, sc_table[t->sc].name, target, out);
+		}
+		return;
+	}
+}
+
 void handle_exit(struct thread *t)
 {
 	arch_regs_t *r = regs_get(t);
@@ -352,6 +386,7 @@ void handle_exit(struct thread *t)
 	long long ret = (long long)REG_RESULT(*r);
 	if (t->w.statfs && ret == 0) fix_statfs(t);
 	if (t->w.uname && ret == 0) fix_uname(t);
+	if (t->w.readlink_buf) fix_readlink(t, ret);
 	if (t->w.unlink_path) unlink(t->w.unlink_path);
 	for (int i = 0; i < 6; i++)
 		if (t->w.restore_mask & (1u << i)) { REG_ARG(*r, i) = t->w.saved_arg[i]; regs_dirty(t); }

@@ -111,7 +111,7 @@ static int load_mi_list(const jv *arr, const char *where, struct mi_entry **out,
 
 int rules_load(const char *file, struct rules *r)
 {
-	static const char *const top[] = { "version", "statfs", "redirects", "procSys", "kmsg", "mountinfo", "cgroup", "uname", "runtimeDir", NULL };
+	static const char *const top[] = { "version", "statfs", "redirects", "procSys", "kmsg", "mountinfo", "cgroup", "uname", "runtimeDir", "checkDirfdPaths", NULL };
 	memset(r, 0, sizeof *r);
 	g_file = file;
 	FILE *f = fopen(file, "re");
@@ -223,6 +223,10 @@ int rules_load(const char *file, struct rules *r)
 		if (strlen(r->uname_release) > 64) { bad("uname.release is longer than 64 bytes%s%s", "", ""); goto out; }
 	}
 	if (get_str(root, "runtimeDir", "rules", 0, 1, &r->runtime_dir)) goto out;
+	if ((v = json_get(root, "checkDirfdPaths"))) {
+		if (want(v, JV_BOOL, "checkDirfdPaths")) goto out;
+		r->check_dirfd_paths = (int)v->num;
+	}
 	rc = 0;
 out:
 	json_free(root);

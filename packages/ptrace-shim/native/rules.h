@@ -28,6 +28,7 @@ struct rules {
 	char *cgroup_procs_dir; int cgroup_on;
 	char *uname_release, *uname_if_below;
 	char *runtime_dir;
+	int check_dirfd_paths;                          /* also stop *at syscalls with a real dirfd */
 };
 
 /* Loads and validates the rules file; on error prints "hybrid-shim: rules FILE: ..." and returns -1. */

@@ -37,6 +37,7 @@ struct scdesc {
 	const char *name;
 	signed char path[2];   /* argument index of each path, -1 = none */
 	signed char oflags;    /* argument index of open(2) flags, -1 = none (openat2: in struct open_how) */
+	signed char dirfd[2];  /* argument index of the dirfd each path is relative to, -1 = none */
 	unsigned char family;
 };
 

@@ -26,7 +26,9 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -133,7 +135,8 @@ int mem_write(pid_t tid, unsigned long long addr, const void *buf, size_t len)
 	return 0;
 }
 
-/* One read up to the end of the page (paths are short), more pages only when needed. */
+/* One read up to the end of the page (paths are short), more only when needed. A short or
+ * failed process_vm_readv (gVisor answers EFAULT for some stack pages) falls back to PEEKDATA. */
 int mem_read_str(pid_t tid, unsigned long long addr, char *buf, size_t cap)
 {
 	size_t got = 0;
@@ -141,10 +144,25 @@ int mem_read_str(pid_t tid, unsigned long long addr, char *buf, size_t cap)
 	while (got < cap - 1) {
 		size_t page_left = 4096 - ((addr + got) & 4095);
 		size_t n = page_left < cap - 1 - got ? page_left : cap - 1 - got;
-		if (mem_read(tid, addr + got, buf + got, n) < 0) return -1;
-		char *nul = memchr(buf + got, 0, n);
-		if (nul) return 0;
-		got += n;
+		ssize_t r = -1;
+		if (vm_ok) {
+			struct iovec l = { buf + got, n }, rv = { (void *)(addr + got), n };
+			r = process_vm_readv(tid, &l, 1, &rv, 1, 0);
+		}
+		if (r <= 0) { /* word by word */
+			for (r = 0; (size_t)r < n; r += (ssize_t)sizeof(long)) {
+				errno = 0;
+				long word = ptrace(PTRACE_PEEKDATA, tid, (void *)(addr + got + (size_t)r), 0);
+				if (errno) break;
+				size_t k = n - (size_t)r < sizeof word ? n - (size_t)r : sizeof word;
+				memcpy(buf + got + r, &word, k);
+				if (memchr(&word, 0, k)) { r += (ssize_t)k; break; }
+			}
+			if (r <= 0) return -1;
+			if ((size_t)r > n) r = (ssize_t)n;
+		}
+		if (memchr(buf + got, 0, (size_t)r)) return 0;
+		got += (size_t)r;
 	}
 	return -1;
 }
@@ -180,9 +198,21 @@ static int load_filter(void)
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
 	seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW);
 	int rc = 0;
-	for (int s = 1; s < SC_COUNT && !rc; s++)
-		if (arch_sysno[s] >= 0 && trapped((enum sc)s))
+	for (int s = 1; s < SC_COUNT && !rc; s++) {
+		if (arch_sysno[s] < 0 || !trapped((enum sc)s)) continue;
+		const struct scdesc *d = &sc_table[s];
+		if (d->dirfd[0] < 0 || T.rules.check_dirfd_paths || (d->family & ~SCF_PATH & ~SCF_OPEN)) {
 			rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), arch_sysno[s], 0);
+			continue;
+		}
+		/* *at syscalls: stop only when a path is relative to AT_FDCWD (the int dirfd is compared
+		 * on its low 32 bits). Paths relative to a real dirfd never need a rewrite: the dirfd was
+		 * itself opened through the redirect. Absolute paths given with a real dirfd are the one
+		 * case skipped (README: limits); "checkDirfdPaths": true traps those too. */
+		for (int k = 0; k < 2 && d->dirfd[k] >= 0 && !rc; k++)
+			rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), arch_sysno[s], 1,
+					      SCMP_CMP((unsigned)d->dirfd[k], SCMP_CMP_MASKED_EQ, 0xFFFFFFFFULL, (uint32_t)AT_FDCWD));
+	}
 	if (!rc) {
 		rc = seccomp_load(ctx);
 		if (rc == -EACCES || rc == -EPERM) {
@@ -237,7 +267,13 @@ static pid_t start_child(char **argv, int use_seccomp, int *seccomp_ok)
 
 /* ---------- signals sent to the tracer go to the traced command ---------- */
 static volatile pid_t main_pid;
-static void forward(int sig) { if (main_pid > 0) kill(main_pid, sig); }
+/* Only signals sent with kill()/sigqueue() are forwarded: terminal-generated ones (Ctrl-C,
+ * si_code SI_KERNEL) already reach the command through its process group. */
+static void forward(int sig, siginfo_t *info, void *ctx)
+{
+	(void)ctx;
+	if (main_pid > 0 && info && info->si_code <= 0) kill(main_pid, sig);
+}
 
 /* ---------- resuming ---------- */
 static void resume(struct thread *t, int sig)
@@ -257,6 +293,7 @@ static void on_syscall_stop(struct thread *t, int from_seccomp)
 {
 	seccomp_stops += from_seccomp;
 	if (!from_seccomp && T.seccomp && !t->want_exit) return; /* stray stop */
+	if (!from_seccomp && t->skip_entry) { t->skip_entry = 0; return; }
 	if (!T.seccomp) t->in_syscall = !t->in_syscall;
 	int entry = from_seccomp || (!T.seccomp && t->in_syscall);
 	if (entry) {
@@ -264,6 +301,7 @@ static void on_syscall_stop(struct thread *t, int from_seccomp)
 		long nr = (long)REG_SYSNO(*r);
 		t->sc = (nr >= 0 && nr < T.sc_by_nr_size) ? T.sc_by_nr[nr] : SC_NONE;
 		if (t->sc != SC_NONE && trapped(t->sc)) handle_entry(t);
+		if (from_seccomp && t->want_exit && T.seccomp_first) t->skip_entry = 1;
 	} else if (t->want_exit) {
 		t->want_exit = 0;
 		handle_exit(t);
@@ -271,8 +309,10 @@ static void on_syscall_stop(struct thread *t, int from_seccomp)
 }
 
 /* ---------- main loop ---------- */
+static int debug;
 static int trace_loop(pid_t child)
 {
+	debug = T.debug = getenv("HYBRID_SHIM_DEBUG") != NULL && T.log;
 	int main_status = -1;
 	while (nthreads > 0) {
 		int st;
@@ -292,6 +332,7 @@ static int trace_loop(pid_t child)
 		struct thread *t = thread_get(tid);
 		t->regs_valid = 0;
 		int sig = WSTOPSIG(st), event = (unsigned)st >> 16, inject = 0;
+		if (debug) trace_log("stop %d sig %d event %d nr %lld rax %lld", tid, sig, event, (long long)REG_SYSNO(*regs_get(t)), (long long)REG_RESULT(*regs_get(t)));
 		if (sig == (SIGTRAP | 0x80)) {
 			on_syscall_stop(t, 0);
 		} else if (event == PTRACE_EVENT_SECCOMP) {
@@ -314,6 +355,7 @@ static int trace_loop(pid_t child)
 			t->tgid = 0;
 			exit_work_clear(&t->w);
 			t->want_exit = 0;
+			t->skip_entry = 0;
 		} else if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
 			unsigned long child_tid = 0;
 			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child_tid) == 0 && child_tid)
@@ -409,9 +451,14 @@ int main(int argc, char **argv)
 	for (int s = 1; s < SC_COUNT; s++)
 		if (arch_sysno[s] >= 0 && arch_sysno[s] < T.sc_by_nr_size) T.sc_by_nr[arch_sysno[s]] = (enum sc)s;
 	if (T.rules.mountinfo_on || T.rules.cgroup_on) make_runtime_dir();
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2)
+		T.seccomp_first = major < 4 || (major == 4 && minor < 8);
 
 	struct sigaction sa = { 0 };
-	sa.sa_handler = forward;
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
 	for (int s = 0, sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 }; s < 6; s++) sigaction(sigs[s], &sa, NULL);
 

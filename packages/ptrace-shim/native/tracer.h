@@ -18,6 +18,7 @@ struct exit_work {
 	char *statfs_path;                /* path as the tracee gave it (absolute) */
 	char *statfs_real;                /* path actually used (after redirection) */
 	int uname;
+	int readlink_buf;                 /* readlink of /proc/<pid>/{fd/N,cwd}: argument index of buf, 0 = none */
 	char *unlink_path;                /* synthesized file to remove once opened */
 };
 
@@ -28,6 +29,7 @@ struct thread {
 	int regs_valid, regs_dirty;
 	int in_syscall;                   /* PTRACE_SYSCALL fallback: entry/exit toggle */
 	int want_exit;                    /* exit_work pending: resume with PTRACE_SYSCALL */
+	int skip_entry;                   /* seccomp-before-entry ordering: next syscall stop is the entry */
 	enum sc sc;                       /* syscall being handled */
 	struct exit_work w;
 	unsigned long long scratch;       /* 0: none yet; ~0: mmap failed */
@@ -43,6 +45,9 @@ struct tracer {
 	int sc_by_nr_size;
 	enum sc sc_by_nr[1024];           /* architecture number -> SC_* */
 	int path_rules;                   /* any rule that needs path syscalls */
+	int debug;                        /* HYBRID_SHIM_DEBUG set: log every stop and path */
+	int seccomp_first;                /* kernel < 4.8 (and gVisor, which reports 4.4): the seccomp stop
+	                                     comes before syscall-enter-stop, not between enter and exit */
 };
 
 extern struct tracer T;

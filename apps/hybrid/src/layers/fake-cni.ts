@@ -1,5 +1,6 @@
 import { execa } from "execa";
-import { rm } from "node:fs/promises";
+import type { CniConfList } from "@hybrid/fake-cni";
+import { readFile, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { probe, type Layer } from "./types.js";
 
@@ -24,8 +25,7 @@ export const fakeCniLayer: Layer = {
     return [
       await probe("fake-cni", "ADD/DEL", async () => {
         const { invokeCni } = await import("@hybrid/fake-cni");
-        const { readFile } = await import("node:fs/promises");
-        const conflist = JSON.parse(await readFile(String(data.confFile), "utf8")) as Record<string, unknown>;
+        const conflist = JSON.parse(await readFile(String(data.confFile), "utf8")) as CniConfList;
         const containerId = `hybrid-probe-${process.pid}-${Date.now()}`;
         let netns = `/var/run/netns/${containerId}`;
         const veth = data.mode === "veth";

@@ -71,10 +71,8 @@ function parseRange(r: unknown, where: string): Range {
   if (!isObj(r)) bad(`${where}: a range must be an object with "subnet"`);
   const subnet = parseCidr(String(r.subnet ?? ""));
   if (!subnet) bad(`${where}: invalid "subnet" ${JSON.stringify(r.subnet)}`, "expected CIDR such as 10.88.0.0/16");
-  const width = subnet.family === 4 ? 32 : 128;
   if (subnet.family === 4 && subnet.prefix > 30) bad(`${where}: subnet ${r.subnet} has too few addresses (prefix must be <= 30)`);
   if (subnet.family === 6 && subnet.prefix > 127) bad(`${where}: subnet ${r.subnet} has too few addresses`);
-  void width;
   const ipField = (k: string): Ip | undefined => {
     if (r[k] === undefined || r[k] === "") return undefined;
     const ip = parseIp(String(r[k]));
@@ -95,10 +93,12 @@ function parseRange(r: unknown, where: string): Range {
 
 /**
  * Parses and validates a network configuration object (already JSON-decoded).
- * @param ipamOnly the executable runs as an IPAM plugin (the `host-local` alias): ignores `mode`/`mtu`.
+ * @param ipamOnly the executable runs as an IPAM delegate (the `host-local` alias): the top-level
+ *   fields then belong to the calling plugin (macvlan's `mode: "bridge"`, bridge's `mtu`), so
+ *   `mode` and `mtu` are not validated and take their defaults.
  * @throws PluginError code 1 (unsupported `cniVersion`), 7 (invalid config).
  */
-export function parseNetConf(raw: unknown): NetConf {
+export function parseNetConf(raw: unknown, ipamOnly = false): NetConf {
   if (!isObj(raw)) throw new PluginError(CniErrorCode.DecodingFailure, "network configuration must be a JSON object");
   const cniVersion = raw.cniVersion;
   if (typeof cniVersion !== "string" || cniVersion === "") bad(`"cniVersion" is required`);
@@ -111,9 +111,9 @@ export function parseNetConf(raw: unknown): NetConf {
   const name = raw.name;
   if (typeof name !== "string" || !NAME_RE.test(name)) bad(`"name" is required and must match ${NAME_RE.source}`, `got ${JSON.stringify(name)}`);
   const type = typeof raw.type === "string" ? raw.type : "fake-cni";
-  const mode = raw.mode ?? "auto";
+  const mode = ipamOnly ? "noop" : (raw.mode ?? "auto");
   if (mode !== "veth" && mode !== "noop" && mode !== "auto") bad(`"mode" must be "veth", "noop" or "auto"`, `got ${JSON.stringify(mode)}`);
-  const mtu = raw.mtu ?? 1500;
+  const mtu = ipamOnly ? 1500 : (raw.mtu ?? 1500);
   if (typeof mtu !== "number" || !Number.isInteger(mtu) || mtu < 68 || mtu > 65535) bad(`"mtu" must be an integer 68..65535`);
   const ipam = raw.ipam;
   if (!isObj(ipam)) bad(`"ipam" is required (an object with "ranges" or "subnet")`);

@@ -2,27 +2,30 @@
  * IPAM store in the reference `host-local` layout (plugins/ipam/host-local/backend/disk):
  * `<dataDir>/<network>/<ip>` holds `<containerId>\r\n<ifname>`, `last_reserved_ip.<set>` the
  * last address handed out per range set. Callers are serialised by an exclusive lock file
- * (`fake-cni.lock`, created with O_EXCL, holding the owner's pid; a lock whose owner is gone or
- * older than {@link STALE_LOCK_MS} is broken). Node has no flock(2), hence the lock file.
+ * (`fake-cni.lock`, holding the owner's pid, created atomically with its content by link(2) of a
+ * private temp file, so it is never seen empty; a lock whose owner is gone or older than
+ * {@link STALE_LOCK_MS} is broken). Node has no flock(2), hence the lock file. Records themselves
+ * are created with O_EXCL, so even a wrongly broken lock cannot hand an address out twice.
  */
 import {
-  closeSync,
+  linkSync,
   mkdirSync,
-  openSync,
   readFileSync,
   readdirSync,
   renameSync,
   statSync,
   unlinkSync,
   writeFileSync,
-  writeSync,
 } from "node:fs";
 import { PluginError, CniErrorCode } from "./errors.js";
 import type { NetConf, Range } from "./config.js";
 import { type Ip, add, contains, formatIp, parseIp } from "./ip.js";
 
 export const LOCK_NAME = "fake-cni.lock";
-export const STALE_LOCK_MS = 30_000;
+/** A lock older than this is broken even when its owner seems alive (pid reuse, other pid namespace). */
+export const STALE_LOCK_MS = 60_000;
+/** How long a caller waits for the lock before answering error 11 (host-local waits forever on flock). */
+export const LOCK_WAIT_MS = 50_000;
 const LINE_BREAK = "\r\n";
 
 const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
@@ -64,27 +67,36 @@ export class Store {
    * Takes the exclusive lock, waiting up to `timeoutMs`.
    * @throws PluginError 11 (try again later) on timeout, 5 on I/O errors.
    */
-  lock(timeoutMs = 15_000): void {
+  lock(timeoutMs = LOCK_WAIT_MS): void {
     const path = `${this.dir}/${LOCK_NAME}`;
+    const mine = `${path}.${process.pid}`;
+    try {
+      writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
+    } catch (e) {
+      throw ioError(`cannot create lock ${path}`, e);
+    }
     const deadline = Date.now() + timeoutMs;
     let wait = 1;
-    for (;;) {
-      try {
-        const fd = openSync(path, "wx", 0o644);
+    try {
+      for (;;) {
         try {
-          writeSync(fd, `${process.pid}\n`);
-        } finally {
-          closeSync(fd);
+          linkSync(mine, path);
+          this.locked = true;
+          return;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw ioError(`cannot create lock ${path}`, e);
         }
-        this.locked = true;
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw ioError(`cannot create lock ${path}`, e);
+        this.breakIfStale(path);
+        if (Date.now() > deadline) throw new PluginError(CniErrorCode.TryAgainLater, `IPAM lock ${path} is held by another caller`);
+        sleep(wait + Math.floor(Math.random() * wait));
+        wait = Math.min(wait * 2, 20);
       }
-      this.breakIfStale(path);
-      if (Date.now() > deadline) throw new PluginError(CniErrorCode.TryAgainLater, `IPAM lock ${path} is held by another caller`);
-      sleep(wait + Math.floor(Math.random() * wait));
-      wait = Math.min(wait * 2, 20);
+    } finally {
+      try {
+        unlinkSync(mine);
+      } catch {
+        /* gone */
+      }
     }
   }
 
@@ -105,10 +117,8 @@ export class Store {
       } catch (e) {
         dead = (e as NodeJS.ErrnoException).code === "ESRCH";
       }
-    } else if (Date.now() - mtime < 1000) {
-      return; // being written right now
     } else {
-      dead = true;
+      dead = false; // unknown owner (not ours): only age breaks it
     }
     if (!dead && Date.now() - mtime < STALE_LOCK_MS) return;
     // Move it aside, then check we moved the stale one, not a fresh lock taken meanwhile.
@@ -121,9 +131,7 @@ export class Store {
     try {
       if (readFileSync(aside, "utf8") !== content) {
         try {
-          // Someone else's fresh lock: put it back unless a new one exists.
-          openSync(path, "wx");
-          writeFileSync(path, readFileSync(aside, "utf8"));
+          linkSync(aside, path); // someone else's fresh lock: put it back unless a newer one exists
         } catch {
           /* a newer lock is there */
         }

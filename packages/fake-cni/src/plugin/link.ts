@@ -4,7 +4,7 @@
  * (`ip`) and util-linux (`nsenter`), as the reference plugins' netlink calls would do.
  */
 import { existsSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import type * as ChildProcess from "node:child_process";
 import { PluginError, CniErrorCode } from "./errors.js";
 
 /** 32-bit FNV-1a of a string: names and MACs derived from the attachment key, stable across calls. */
@@ -30,8 +30,13 @@ export function macFor(seed: string, prefix = 0x0a): string {
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
+/** node:child_process, loaded only when a link is touched (noop mode never pays for it: ~3 ms of start-up). */
+let cp: typeof ChildProcess | undefined;
+
 function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
-  const r = spawnSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], timeout: 10_000 });
+  // process.getBuiltinModule exists from Node 20.16; the CommonJS bundle falls back to require.
+  cp ??= (process.getBuiltinModule?.("node:child_process") as typeof ChildProcess | undefined) ?? (require("node:child_process") as typeof ChildProcess);
+  const r = cp.spawnSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], timeout: 10_000 });
   if (r.error) return { ok: false, out: String((r.error as NodeJS.ErrnoException).message) };
   return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.trim() };
 }
@@ -84,9 +89,15 @@ export function hostVethExists(hostIf: string): boolean {
 
 /** Deletes the pair through its host end (which removes the container end too). Missing is fine. */
 export function teardownVeth(hostIf: string): void {
-  if (!hostVethExists(hostIf)) return;
-  const r = run("ip", ["link", "del", hostIf]);
-  if (!r.ok && hostVethExists(hostIf)) throw new PluginError(CniErrorCode.LinkSetupFailed, `cannot delete ${hostIf}: ${r.out}`);
+  let last = "";
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!hostVethExists(hostIf)) return;
+    const r = run("ip", ["link", "del", hostIf]);
+    if (r.ok || !hostVethExists(hostIf)) return;
+    last = r.out; // e.g. the peer's netns is being torn down right now: try again shortly
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * (attempt + 1));
+  }
+  throw new PluginError(CniErrorCode.LinkSetupFailed, `cannot delete ${hostIf}: ${last}`);
 }
 
 /**

@@ -5,7 +5,6 @@
  * named `host-local` (then it returns only `ips`, `routes`, `dns`, as host-local does).
  */
 import { readFileSync, writeSync } from "node:fs";
-import { basename } from "node:path";
 import { PluginError, CniErrorCode } from "./errors.js";
 import { type NetConf, SUPPORTED_VERSIONS, parseNetConf, versionAtLeast } from "./config.js";
 import { type Allocation, Store } from "./ipam.js";
@@ -90,9 +89,15 @@ function normalisePrev(prev: Json | undefined, version: string): Json {
   return out;
 }
 
+/**
+ * The ADD result. As the main plugin, prevResult's interfaces/ips/routes are kept and this
+ * plugin's appended (CNI spec section 4, chained plugins). As an IPAM delegate (`ifaces`
+ * undefined) only this plugin's allocation is returned, as host-local does: the calling plugin
+ * merges it.
+ */
 function buildResult(conf: NetConf, env: Env, allocs: Allocation[], ifaces: Json[] | undefined): Json {
   const v = conf.cniVersion;
-  const base = normalisePrev(conf.prevResult, v);
+  const base = normalisePrev(ifaces ? conf.prevResult : undefined, v);
   const interfaces = Array.isArray(base.interfaces) ? [...(base.interfaces as Json[])] : [];
   let ifIndex: number | undefined;
   if (ifaces) {
@@ -148,7 +153,7 @@ function cmdAdd(conf: NetConf, env: Env, ipamOnly: boolean): Json {
   let mode = conf.mode;
   let hostIface: Json | undefined;
   if (mode !== "noop") {
-    if (mode === "veth" && hostVethExists(hostIf)) teardownVeth(hostIf); // stale pair from a lost DEL
+    if (hostVethExists(hostIf)) teardownVeth(hostIf); // a repeated ADD, or a pair left by a lost DEL
     const r = setupVeth({
       netns: env.netns,
       ifname: env.ifname,
@@ -270,8 +275,8 @@ export function main(env: NodeJS.ProcessEnv, stdin: () => string, argv1: string)
       throw new PluginError(CniErrorCode.DecodingFailure, `cannot decode network configuration: ${(err as Error).message}`);
     }
     if (raw && typeof raw === "object" && typeof (raw as Json).cniVersion === "string") version = (raw as Json).cniVersion as string;
-    const conf = parseNetConf(raw);
-    const ipamOnly = basename(argv1) === "host-local";
+    const ipamOnly = argv1.slice(argv1.lastIndexOf("/") + 1) === "host-local";
+    const conf = parseNetConf(raw, ipamOnly);
     const needs = (min: string): void => {
       if (!versionAtLeast(conf.cniVersion, min))
         throw new PluginError(CniErrorCode.IncompatibleVersion, `config version ${conf.cniVersion} does not allow ${e.command} (needs ${min})`);

@@ -1,0 +1,96 @@
+/**
+ * ADD+DEL round trips, same run, same netns:
+ *   reference  = Debian's loopback ADD + host-local ADD, host-local DEL + loopback DEL (4 execs)
+ *   ref-ipam   = host-local ADD + DEL alone (2 execs)
+ *   fake-noop  = fake-cni ADD + DEL, noop mode (2 execs)
+ *   fake-veth  = fake-cni ADD + DEL, veth mode (2 execs, plus ip/nsenter spawns inside)
+ *   node-floor = `node empty.js` twice: the cost of starting Node, for context
+ * Prints the median and p90 per round trip and the ratios against `reference`. Needs root
+ * (netns, veth). Rounds: BENCH_ROUNDS (default 40). Run with `pnpm bench`.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pluginPath } from "../src/index.js";
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
+const REF = "/usr/lib/cni";
+const dir = mkdtempSync(join(tmpdir(), "fake-cni-bench-"));
+const ns = join(dir, "ns");
+writeFileSync(ns, "");
+writeFileSync(join(dir, "empty.js"), "");
+execFileSync("unshare", [`--net=${ns}`, "true"]);
+
+const ipam = (sub: string) => ({ type: "host-local", ranges: [[{ subnet: sub }]], routes: [{ dst: "0.0.0.0/0" }], dataDir: join(dir, "ipam") });
+const confs = {
+  loopback: { cniVersion: "1.0.0", name: "lo", type: "loopback" },
+  hostLocal: { cniVersion: "1.0.0", name: "ref", type: "host-local", ipam: ipam("10.200.0.0/16") },
+  noop: { cniVersion: "1.0.0", name: "fnoop", type: "fake-cni", mode: "noop", ipam: ipam("10.201.0.0/16") },
+  veth: { cniVersion: "1.0.0", name: "fveth", type: "fake-cni", mode: "veth", ipam: ipam("10.202.0.0/16") },
+};
+
+function exec(file: string, args: string[], command: string, conf: object, id: string): void {
+  const r = spawnSync(file, args, {
+    input: JSON.stringify(conf),
+    env: { PATH: process.env.PATH, CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: ns, CNI_IFNAME: "eth0", CNI_PATH: REF },
+  });
+  if (r.status !== 0) throw new Error(`${file} ${command} failed: ${r.stdout}${r.stderr}`);
+}
+
+const plugin = pluginPath();
+const variants: Record<string, (id: string) => void> = {
+  reference: (id) => {
+    exec(join(REF, "loopback"), [], "ADD", confs.loopback, id);
+    exec(join(REF, "host-local"), [], "ADD", confs.hostLocal, id);
+    exec(join(REF, "host-local"), [], "DEL", confs.hostLocal, id);
+    exec(join(REF, "loopback"), [], "DEL", confs.loopback, id);
+  },
+  "ref-ipam": (id) => {
+    exec(join(REF, "host-local"), [], "ADD", confs.hostLocal, id);
+    exec(join(REF, "host-local"), [], "DEL", confs.hostLocal, id);
+  },
+  "fake-noop": (id) => {
+    exec(plugin, [], "ADD", confs.noop, id);
+    exec(plugin, [], "DEL", confs.noop, id);
+  },
+  "fake-veth": (id) => {
+    exec(plugin, [], "ADD", confs.veth, id);
+    exec(plugin, [], "DEL", confs.veth, id);
+  },
+  "node-floor": () => {
+    for (let i = 0; i < 2; i++) execFileSync(process.execPath, [join(dir, "empty.js")], { env: { PATH: process.env.PATH } });
+  },
+};
+
+const times: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+try {
+  for (const v of Object.values(variants)) v("warmup"); // warm caches
+  for (let i = 0; i < ROUNDS; i++) {
+    // rotate the order each round so load changes hit every variant alike
+    const names = Object.keys(variants);
+    const order = [...names.slice(i % names.length), ...names.slice(0, i % names.length)];
+    for (const name of order) {
+      const t0 = process.hrtime.bigint();
+      variants[name]!(`bench${i}`);
+      times[name]!.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+  }
+} finally {
+  spawnSync("umount", [ns]);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const stat = (a: number[]) => {
+  const s = [...a].sort((x, y) => x - y);
+  return { median: s[Math.floor(s.length / 2)]!, p90: s[Math.floor(s.length * 0.9)]! };
+};
+const ref = stat(times.reference!).median;
+console.log(`fake-cni ADD+DEL round trips, ${ROUNDS} rounds, node ${process.version}, load ${(await import("node:os")).loadavg()[0]!.toFixed(2)}`);
+console.log("variant      median ms   p90 ms   ratio vs reference");
+for (const [name, t] of Object.entries(times)) {
+  const s = stat(t);
+  console.log(`${name.padEnd(12)} ${s.median.toFixed(1).padStart(9)} ${s.p90.toFixed(1).padStart(8)}   ${(s.median / ref).toFixed(2)}x`);
+}
+const goal = stat(times["fake-noop"]!).median / ref;
+console.log(`goal <= 2.00x reference: fake-noop is ${goal.toFixed(2)}x (${goal <= 2 ? "met" : "NOT met: bounded by Node's own start-up, see node-floor"})`);

@@ -1,0 +1,53 @@
+/**
+ * Scenario run on the host and inside gVisor (one process, one sandbox): install fake-cni into
+ * temp dirs, STATUS, ADD, CHECK, GC, DEL through the built executable and the invoker, plus 20
+ * parallel ADDs. Prints one JSON line with what it saw. argv[2]: the mode to configure.
+ */
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { installFakeCni, invokeCni, probeCniMode, type CniResult } from "../../src/index.js";
+
+const mode = (process.argv[2] ?? "noop") as "noop" | "auto" | "veth";
+const dir = mkdtempSync(join(tmpdir(), "fake-cni-scn-"));
+const out: Record<string, unknown> = {};
+try {
+  out.probe = await probeCniMode();
+  const dataDir = join(dir, "ipam");
+  const binDirs = [join(dir, "bin")];
+  const inst = await installFakeCni({
+    binDir: binDirs,
+    confDir: join(dir, "net.d"),
+    network: { name: "scn", subnet: "10.70.0.0/24", mode, dataDir, routes: [{ dst: "0.0.0.0/0" }] },
+    hostLocalAlias: true,
+  });
+  out.installed = inst.files.map((f) => f.slice(dir.length));
+  const conflist = inst.conflist;
+  const netns = "/proc/self/ns/net";
+  const recs = (): string[] => readdirSync(join(dataDir, "scn")).filter((n) => n.startsWith("10.")).sort();
+  out.status = await invokeCni({ command: "STATUS", conflist, binDirs });
+  const a = await invokeCni({ command: "ADD", conflist, binDirs, containerId: "ctr-a", netns });
+  const b = await invokeCni({ command: "ADD", conflist, binDirs, containerId: "ctr-b", netns });
+  out.add = [a, b].map((r: CniResult) => ({ ips: r.ips, interfaces: r.interfaces?.map((i) => i.name), cniVersion: r.cniVersion }));
+  await invokeCni({ command: "CHECK", conflist, binDirs, containerId: "ctr-a", netns, prevResult: a });
+  out.check = "ok";
+  await invokeCni({ command: "GC", conflist, binDirs, validAttachments: [{ containerID: "ctr-a", ifname: "eth0" }] });
+  out.afterGc = recs();
+  await invokeCni({ command: "DEL", conflist, binDirs, containerId: "ctr-a", netns, prevResult: a });
+  await invokeCni({ command: "DEL", conflist, binDirs, containerId: "ctr-a", netns }); // idempotent
+  out.afterDel = recs();
+  const par = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => invokeCni({ command: "ADD", conflist, binDirs, containerId: `p${i}`, netns })),
+  );
+  const addrs = par.map((r) => r.ips?.[0]?.address);
+  out.parallel = { count: addrs.length, unique: new Set(addrs).size };
+  await Promise.all(Array.from({ length: 20 }, (_, i) => invokeCni({ command: "DEL", conflist, binDirs, containerId: `p${i}`, netns })));
+  out.afterParallelDel = recs();
+  await inst.uninstall();
+  out.leftAfterUninstall = readdirSync(dir);
+} catch (e) {
+  out.error = String((e as Error).stack ?? e);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+console.log(JSON.stringify(out));
