@@ -4,7 +4,7 @@
  * installed plugin, the runtime's API, status, a soak, down, and what is left afterwards.
  * Prints one JSON line with everything observed; the vitest side asserts.
  *
- * argv: STATE_DIR SOAK_DURATION
+ * argv: STATE_DIR SOAK_DURATION [K3S_BIN]  (with K3S_BIN, `up --k3s-bin K3S_BIN`)
  */
 import { execa } from "execa";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import { hybrid, inGvisor, mountPoints, processes } from "./lib.js";
 
 const stateDir = process.argv[2]!;
 const soakDuration = process.argv[3] ?? "1m";
+const k3sBin = process.argv[4];
 const out: Record<string, unknown> = { gvisor: await inGvisor() };
 
 const mountsBefore = mountPoints();
@@ -21,7 +22,7 @@ const procsBefore = processes();
 const doctor = await hybrid(stateDir, ["doctor", "--json"]);
 out.doctor = { exitCode: doctor.exitCode, findings: doctor.exitCode === 0 ? JSON.parse(doctor.stdout) : doctor.stderr };
 
-const up = await hybrid(stateDir, ["up"]);
+const up = await hybrid(stateDir, ["up", ...(k3sBin ? ["--k3s-bin", k3sBin] : [])]);
 out.up = { exitCode: up.exitCode, ms: up.ms, stdout: up.stdout.slice(-3000), stderr: up.stderr.slice(-3000) };
 
 if (up.exitCode === 0) {
@@ -72,7 +73,15 @@ if (up.exitCode === 0) {
     const v = await execa("ctr", ["--address", String(rt.data.socket), "version"], { reject: false });
     out.runtime = { kind: "containerd", exitCode: v.exitCode, stdout: String(v.stdout), stderr: String(v.stderr) };
   } else if (rt) {
-    out.runtime = { kind: rt.data.kind };
+    const dataDir = String(rt.data.dataDir);
+    const cniConf = join(dataDir, "agent", "etc", "cni", "net.d");
+    out.runtime = {
+      kind: rt.data.kind,
+      kubeconfig: existsSync(String(rt.data.kubeconfig)),
+      containerdConfig: existsSync(join(dataDir, "agent", "etc", "containerd", "config.toml")),
+      cniConfInK3sDir: existsSync(cniConf) ? readdirSync(cniConf) : [],
+      createdHostPaths: rt.data.createdHostPaths,
+    };
   }
 
   const status = await hybrid(stateDir, ["status", "--json"]);
@@ -101,4 +110,5 @@ out.processesLeft = [...procsAfter]
   .map(([pid, cmd]) => `${pid} ${cmd}`);
 out.stackProcessesLeft = [...procsAfter].filter(([pid, cmd]) => pid !== process.pid && cmd.includes(stateDir)).map(([pid, cmd]) => `${pid} ${cmd}`);
 out.stateDirLeft = existsSync(stateDir);
+out.hostPathsLeft = (((out.runtime as { createdHostPaths?: string[] } | undefined)?.createdHostPaths) ?? []).filter((p) => existsSync(p));
 process.stdout.write(JSON.stringify(out) + "\n");

@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSyn
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cniDirsFromContainerdConfig, type CniInstallation, installFakeCni, invokeCni, probeCniMode, uninstallFakeCni } from "../src/index.js";
+import { hostVethName } from "../src/plugin/link.js";
 import { REF_DIR, tempDir } from "./helpers.js";
 
 const T = tempDir("ctd");
@@ -59,25 +60,24 @@ function records(dataDir: string, net: string): string[] {
 }
 
 /**
- * Host ends of fake-cni pairs still present. When a container's netns dies the kernel tears its
- * veth pairs down asynchronously (cleanup_net), so a check right after a runtime returns waits up
- * to 5 s for pairs that are already on their way out; a real leak stays and fails the test.
+ * Host ends of this file's fake-cni pairs still present. Only our own names (derived from network,
+ * container id and ifname as the plugin does) are looked at: other sessions on this machine may run
+ * fake-cni in veth mode at the same time.
  */
-async function settledVeths(): Promise<string[]> {
-  for (let i = 0; i < 50; i++) {
-    const left = hostVeths();
-    if (left.length === 0) return left;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const left = hostVeths();
-  return left.map((n) => `${n}: ${spawnSync("ip", ["-d", "link", "show", n], { encoding: "utf8" }).stdout.trim()}`);
-}
-
+const OUR_ATTACHMENTS: [string, string, string][] = [
+  ...["c12net", "chainnet"].flatMap((n): [string, string, string][] => [
+    [n, `default-fcni-${n === "c12net" ? "c12" : "chain"}`, "eth0"],
+    [n, `fcni-${n === "c12net" ? "c12" : "chain"}`, "eth0"],
+  ]),
+  ["invnet", "inv1", "net1"],
+  ["invnet", "inv2", "net1"],
+];
 function hostVeths(): string[] {
+  const ours = new Set(OUR_ATTACHMENTS.map(([n, id, ifn]) => hostVethName(n, id, ifn)));
   return execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })
     .split("\n")
     .map((l) => l.split(": ")[1]?.split("@")[0] ?? "")
-    .filter((n) => /^fc[0-9a-f]{8}$/.test(n));
+    .filter((n) => ours.has(n));
 }
 
 /** Adds a reference plugin to the runtime's bin dir (unless one is there), remembering it for removal. */
@@ -118,7 +118,7 @@ afterAll(async () => {
   expect(snapshot(WATCHED)).toEqual(before);
   const ipt = execFileSync("iptables-save", { encoding: "utf8" }).replace(/^#.*\n/gm, "").replace(/\[\d+:\d+\]/g, "");
   expect(ipt).toEqual(iptablesBefore);
-  expect(await settledVeths()).toEqual([]);
+  expect(hostVeths()).toEqual([]);
 }, 60_000);
 
 describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode", () => {
@@ -161,7 +161,7 @@ describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode",
       expect(r.out).toMatch(/default via 10\.62\.0\.1 dev eth0/);
       expect(r.out).toMatch(/^1400$/m);
       expect(records(dataDir, "c12net")).toEqual([]);
-      expect(await settledVeths()).toEqual([]);
+      expect(hostVeths()).toEqual([]);
     } finally {
       await inst.uninstall();
     }
@@ -190,7 +190,7 @@ describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode",
       expect(r.out).toMatch(/lo\s+inet 127\.0\.0\.1\/8/);
       expect(r.out).toMatch(/lo: <LOOPBACK,UP/);
       expect(records(dataDir, "chainnet")).toEqual([]);
-      expect(await settledVeths()).toEqual([]);
+      expect(hostVeths()).toEqual([]);
     } finally {
       await uninstallFakeCni(extraFiles.splice(0));
       await inst.uninstall();

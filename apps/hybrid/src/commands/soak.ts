@@ -27,7 +27,7 @@ export interface LayerSoakStats {
   maxMs: number;
 }
 
-/** Resource use of one daemon over the soak: RSS in KiB, open file descriptors. */
+/** Resource use of one daemon and its descendants over the soak: RSS in KiB, open file descriptors. */
 export interface ProcessSoakStats {
   layer: string;
   pid: number;
@@ -56,13 +56,40 @@ export interface SoakReport {
   logDiagnoses: (Diagnosis & { file: string })[];
 }
 
-async function rssKiB(pid: number): Promise<number> {
-  const s = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-  return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0);
+/** `pid` and all its descendants (from the ppid field of /proc/<pid>/stat). */
+async function processTree(pid: number): Promise<number[]> {
+  const children = new Map<number, number[]>();
+  for (const e of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(e)) continue;
+    const stat = await readFile(`/proc/${e}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid) (children.get(ppid) ?? children.set(ppid, []).get(ppid)!).push(Number(e));
+  }
+  const out: number[] = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop()!;
+    out.push(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
 }
 
+/** Resident memory of a daemon and its descendants (e.g. the tracer and the runtime under it), KiB. */
+async function rssKiB(pid: number): Promise<number> {
+  let total = 0;
+  for (const p of await processTree(pid)) {
+    const s = await readFile(`/proc/${p}/status`, "utf8").catch(() => "");
+    total += Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0);
+  }
+  return total;
+}
+
+/** Open file descriptors of a daemon and its descendants. */
 async function fdCount(pid: number): Promise<number> {
-  return (await readdir(`/proc/${pid}/fd`).catch(() => [])).length;
+  let total = 0;
+  for (const p of await processTree(pid)) total += (await readdir(`/proc/${p}/fd`).catch(() => [])).length;
+  return total;
 }
 
 function percentile(values: number[], p: number): number {

@@ -1,4 +1,7 @@
+import { execa } from "execa";
+import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
+import { readMountinfo } from "../doctor/probes.js";
 import { dirname, join } from "node:path";
 import type { Plan } from "../plan.js";
 import { pidAlive } from "../state.js";
@@ -15,6 +18,22 @@ async function shimWrap(plan: Plan, state: { layers: { name: string; data: Recor
   });
   // tracedArgv(cmd, args) ends with `-- cmd ...args`; keep the prefix up to and including `--`.
   return [file, ...args.slice(0, args.lastIndexOf("--") + 1)];
+}
+
+/**
+ * Paths k3s (and its kubelet and embedded containerd) use outside its --data-dir, as k3s's own
+ * k3s-killall.sh cleans them: containerd state, kubelet root, pod logs, CNI state, netns.
+ * `down` unmounts what is mounted below them and removes the ones that did not exist before `up`.
+ */
+export const K3S_HOST_PATHS = ["/run/k3s", "/var/lib/kubelet", "/var/log/pods", "/var/log/containers", "/var/lib/cni", "/run/flannel"];
+
+async function cleanHostPaths(paths: string[]): Promise<void> {
+  const mounts = (await readMountinfo())
+    .map((m) => m.mountPoint)
+    .filter((mp) => paths.some((p) => mp === p || mp.startsWith(p + "/")))
+    .sort((a, b) => b.length - a.length);
+  for (const mp of mounts) await execa("umount", ["-l", mp], { reject: false });
+  for (const p of paths) await rm(p, { recursive: true, force: true });
 }
 
 /**
@@ -58,8 +77,14 @@ export const runtimeLayer: Layer = {
       }),
       ...(p.k3sArgs ?? []),
     ];
-    const h = await launcher.startK3s({ binary: p.k3sBin!, args, wrap, detached: true, logFile: p.logFile, kubeconfig, readyTimeoutMs: p.readyTimeoutMs });
-    const record: Record<string, unknown> = { kind: "k3s", pid: h.pid, kubeconfig, dataDir, dir: p.dir, wrapped: Boolean(wrap), cniFiles: [] as string[] };
+    const createdHostPaths = K3S_HOST_PATHS.filter((p) => !existsSync(p));
+    const h = await launcher
+      .startK3s({ binary: p.k3sBin!, args, wrap, detached: true, logFile: p.logFile, kubeconfig, readyTimeoutMs: p.readyTimeoutMs })
+      .catch(async (e: unknown) => {
+        await cleanHostPaths(createdHostPaths);
+        throw e;
+      });
+    const record: Record<string, unknown> = { kind: "k3s", pid: h.pid, kubeconfig, dataDir, dir: p.dir, wrapped: Boolean(wrap), cniFiles: [] as string[], createdHostPaths };
     // k3s generates its containerd config; read the CNI dirs from it instead of guessing, and put
     // the fake-cni plugin and conflist there too.
     const fake = state.layers.find((l) => l.name === "fake-cni");
@@ -73,6 +98,7 @@ export const runtimeLayer: Layer = {
         ctx.log(`fake-cni also installed where k3s's containerd reads: ${dirs.confDir}, ${dirs.binDirs.join(":")}`);
       } catch (e) {
         await launcher.stopPid(h.pid!, { graceMs: 10_000 });
+        await cleanHostPaths(createdHostPaths);
         throw e;
       }
     }
@@ -87,6 +113,7 @@ export const runtimeLayer: Layer = {
       const { uninstallFakeCni } = await import("@hybrid/fake-cni");
       await uninstallFakeCni(cniFiles);
     }
+    await cleanHostPaths((data.createdHostPaths as string[] | undefined) ?? []);
     await rm(String(data.dir), { recursive: true, force: true });
   },
   async check(data) {
