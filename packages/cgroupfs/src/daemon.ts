@@ -12,13 +12,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { CgroupError } from "./errors.js";
 import { CgroupModel, type PersistedState } from "./model.js";
-import { Worker } from "node:worker_threads";
 import { realHostEnv } from "./proc.js";
-import { scan, type SamplerRequest, type SamplerResult } from "./sampler-worker.js";
+import { scan } from "./sampler.js";
 import type { ProcSample } from "./stats.js";
 
 const require = createRequire(import.meta.url);
@@ -62,20 +60,8 @@ function parseArgs(argv: string[]): DaemonOptions {
   };
 }
 
-/** The sampler worker (its .js next to this file, or .ts under tsx); undefined if it cannot start. */
-function startWorker(): Worker | undefined {
-  const self = fileURLToPath(import.meta.url);
-  const file = join(dirname(self), self.endsWith(".ts") ? "sampler-worker.ts" : "sampler-worker.js");
-  try {
-    const w = new Worker(file, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } });
-    w.on("error", (e) => log(`sampler worker: ${e.message}`));
-    w.unref();
-    return w;
-  } catch (e) {
-    log(`sampler worker unavailable, scanning in-thread: ${(e as Error).message}`);
-    return undefined;
-  }
-}
+/** CGROUPFS_DEBUG=1: log each sample's scan time, memory and FUSE op counts. */
+const DEBUG = !!process.env.CGROUPFS_DEBUG;
 
 function log(msg: string): void {
   process.stderr.write(`${new Date().toISOString()} cgroupfs[${process.pid}] ${msg}\n`);
@@ -131,37 +117,17 @@ async function main(): Promise<void> {
   }
 
   // ---------------------------------------------------------------- sampler
-  // /proc is scanned in a worker thread (src/sampler-worker.ts); the main thread only applies results.
+  // /proc is scanned in chunks between FUSE requests (src/sampler.ts); results apply at once.
   const opCount: Record<string, number> = {};
   let known = new Set<number>();
   let sampling = false;
   let firstSample = true;
-  let worker = startWorker();
-  const runScan = (req: SamplerRequest): Promise<SamplerResult> => {
-    const w = worker;
-    if (!w) return Promise.resolve(scan(req));
-    return new Promise((resolve, reject) => {
-      const onMsg = (m: SamplerResult | { error: string }): void => {
-        w.off("exit", onExit);
-        if ("error" in m) reject(new Error(m.error));
-        else resolve(m);
-      };
-      const onExit = (): void => {
-        w.off("message", onMsg);
-        worker = undefined; // scan in-thread from now on
-        resolve(scan(req));
-      };
-      w.once("message", onMsg);
-      w.once("exit", onExit);
-      w.postMessage(req);
-    });
-  };
   const sample = async (): Promise<void> => {
     if (sampling) return;
     sampling = true;
     try {
       const before = model.membership();
-      const r = await runScan({ members: [...before.keys()] });
+      const r = await scan({ members: [...before.keys()] });
       const live = new Map<number, { ppid: number; starttime: number; zombie: boolean }>();
       for (const [pid, ppid, starttime, z] of r.procs) live.set(pid, { ppid, starttime, zombie: z === 1 });
       // Children of members first seen now start in their parent's group (by start time order).
@@ -185,8 +151,8 @@ async function main(): Promise<void> {
         lastPersistedMembers = members;
         persist();
       }
-      if (process.env.CGROUPFS_DEBUG) {
-        log(`sample: ${r.procs.length} pids, ${members} members, scan ${r.tookMs} ms, rss ${(process.memoryUsage().rss / 1e6).toFixed(1)} MB, ops ${JSON.stringify(opCount)}`);
+      if (DEBUG) {
+        log(`sample: ${r.procs.length} pids, ${members} members, scan ${r.tookMs} ms, mem ${JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)])))}, ops ${JSON.stringify(opCount)}`);
         for (const k of Object.keys(opCount)) delete opCount[k];
       }
     } catch (e) {
@@ -224,7 +190,7 @@ async function main(): Promise<void> {
     else spinning = false;
   };
   const poke = (op = "?"): void => {
-    if (process.env.CGROUPFS_DEBUG) opCount[op] = (opCount[op] ?? 0) + 1;
+    if (DEBUG) opCount[op] = (opCount[op] ?? 0) + 1;
     lastOp = performance.now();
     if (!spinning && opts.spinMs > 0) {
       spinning = true;
@@ -392,7 +358,6 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${sig}: persisting and unmounting`);
     clearInterval(timer);
-    void worker?.terminate();
     try {
       persist();
     } catch (e) {

@@ -49,13 +49,19 @@ export interface CgroupfsHandle {
   unmount(): Promise<void>;
 }
 
-/** The daemon entry point: dist/daemon.js next to this module, or src/daemon.ts run through tsx (tests). */
+/**
+ * Node flags of the daemon: a small young generation and memory-lean V8 heuristics keep its RSS
+ * near 70 MB at 1,000 groups (the default 16 MB semi-spaces alone would add ~30 MB).
+ */
+export const DAEMON_NODE_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size"];
+
+/** Node argv of the daemon: dist/daemon.js next to this module, or src/daemon.ts run through tsx (tests). */
 export function daemonArgv(): string[] {
   const here = dirname(fileURLToPath(import.meta.url));
   const js = join(here, "daemon.js");
-  if (existsSync(js)) return [js];
+  if (existsSync(js)) return [...DAEMON_NODE_FLAGS, js];
   const ts = join(here, "daemon.ts");
-  return ["--import", import.meta.resolve("tsx/esm"), ts];
+  return [...DAEMON_NODE_FLAGS, "--import", import.meta.resolve("tsx/esm"), ts];
 }
 
 function sleep(ms: number): Promise<void> {

@@ -114,6 +114,18 @@ export function findPlugin(type: string, binDirs: string[]): string {
   throw new Error(`failed to find plugin "${type}" in path [${binDirs.join(" ")}]`);
 }
 
+/**
+ * The environment a plugin runs with: the caller's (as libcni passes `os.Environ()`) plus the CNI
+ * variables, minus `NODE_OPTIONS` and `NODE_EXTRA_CA_CERTS`, which would make every Node-based
+ * plugin (fake-cni) load the caller's preloads (e.g. tsx) or a CA bundle on each call.
+ */
+function pluginEnv(cni: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...cni };
+  delete env.NODE_OPTIONS;
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+}
+
 async function execPlugin(
   file: string,
   type: string,
@@ -123,7 +135,7 @@ async function execPlugin(
   timeoutMs: number,
 ): Promise<CniResult | undefined> {
   return await new Promise((resolve, reject) => {
-    const child = spawn(file, [], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs });
+    const child = spawn(file, [], { env: pluginEnv(env), stdio: ["pipe", "pipe", "pipe"], timeout: timeoutMs });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));

@@ -8,7 +8,7 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cniDirsFromContainerdConfig, type CniInstallation, installFakeCni, invokeCni, probeCniMode, uninstallFakeCni } from "../src/index.js";
+import { cniDirsFromContainerdConfig, effectiveVersion, type CniInstallation, installFakeCni, invokeCni, probeCniMode, uninstallFakeCni } from "../src/index.js";
 import { hostVethName } from "../src/plugin/link.js";
 import { REF_DIR, tempDir } from "./helpers.js";
 
@@ -52,6 +52,17 @@ const extraFiles: string[] = [];
 function ctr(...args: string[]): { code: number | null; out: string } {
   const r = spawnSync("ctr", ["-a", SOCK, ...args], { encoding: "utf8", timeout: 90_000 });
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
+}
+
+/** `ctr` without blocking the event loop, so the test can watch the host while the container runs. */
+function ctrAsync(...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn("ctr", ["-a", SOCK, ...args], { stdio: ["ignore", "pipe", "pipe"], timeout: 90_000 });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (out += b.toString()));
+    child.on("close", (code) => resolve({ code, out }));
+  });
 }
 
 function records(dataDir: string, net: string): string[] {
@@ -140,7 +151,12 @@ describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode",
       expect(join(DIRS.confDir, confs[0]!)).toBe(inst.confFile);
       expect(statSync(join(DIRS.binDirs[0]!, "fake-cni")).mode & 0o111).toBe(0o111);
       const list = JSON.parse(readFileSync(inst.confFile, "utf8"));
+      expect(effectiveVersion(list)).toBe("1.1.0"); // so STATUS really reaches the plugin
       await expect(invokeCni({ command: "STATUS", conflist: list, binDirs: DIRS.binDirs })).resolves.toEqual({});
+      // and STATUS is a real check: with the IPAM dir unusable it answers 50 (not available)
+      const broken = { ...list, plugins: [{ ...list.plugins[0], ipam: { ...list.plugins[0].ipam, dataDir: join(inst.confFile, "x") } }] };
+      const err = await invokeCni({ command: "STATUS", conflist: broken, binDirs: DIRS.binDirs }).catch((e: unknown) => e);
+      expect((err as { cniError: { code: number } }).cniError.code).toBe(50);
     } finally {
       await inst.uninstall();
     }
@@ -155,7 +171,15 @@ describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode",
       network: { name: "c12net", subnet: "10.62.0.0/24", mode: "veth", dataDir, routes: [{ dst: "0.0.0.0/0" }], mtu: 1400 },
     });
     try {
-      const r = ctr("run", "--rm", "--cni", "--rootfs", ROOTFS, "fcni-c12", "/bin/sh", "-c", "ip -o addr show dev eth0; ip route; cat /sys/class/net/eth0/mtu");
+      const running = ctrAsync("run", "--rm", "--cni", "--rootfs", ROOTFS, "fcni-c12", "/bin/sh", "-c", "ip -o addr show dev eth0; ip route; cat /sys/class/net/eth0/mtu; sleep 3");
+      // While it runs, the host end of the pair is there under the name the plugin derives.
+      let seen: string[] = [];
+      for (let i = 0; i < 100 && seen.length === 0; i++) {
+        seen = hostVeths();
+        if (seen.length === 0) await new Promise((res) => setTimeout(res, 50));
+      }
+      expect(seen).toHaveLength(1);
+      const r = await running;
       expect(r.code, r.out).toBe(0);
       expect(r.out).toMatch(/eth0\s+inet 10\.62\.0\.2\/24/);
       expect(r.out).toMatch(/default via 10\.62\.0\.1 dev eth0/);

@@ -91,13 +91,18 @@ function inner(gvisor: boolean): Row[] {
     ];
     const rows: Row[] = [];
     for (const [wname, w] of workloads) {
-      let native = 0;
-      for (const [cname, prefix] of configs) {
-        const argv = [...prefix, ...w];
-        timeOnce(argv); // warm-up (page cache, dentries)
-        const n = cname.includes("proot") ? Math.max(2, Math.ceil(runs / 2)) : runs;
-        const ms = median(Array.from({ length: n }, () => timeOnce(argv)));
-        if (cname === "native") native = ms;
+      // runs are interleaved (config 1, 2, ..., 1, 2, ...) so load changes on a shared machine hit all alike
+      const times = new Map<string, number[]>(configs.map(([c]) => [c, []]));
+      for (const [, prefix] of configs) timeOnce([...prefix, ...w]); // warm-up (page cache, dentries)
+      for (let i = 0; i < runs; i++) {
+        for (const [cname, prefix] of configs) {
+          if (cname.includes("proot") && i >= Math.max(2, Math.ceil(runs / 2))) continue; // PRoot is slow: fewer runs
+          times.get(cname)?.push(timeOnce([...prefix, ...w]));
+        }
+      }
+      const native = median(times.get("native") ?? []);
+      for (const [cname] of configs) {
+        const ms = median(times.get(cname) ?? []);
         rows.push({ workload: wname, config: cname, ms: Math.round(ms), ratio: Math.round((ms / native) * 100) / 100 });
         process.stderr.write(`  ${gvisor ? "gvisor" : "host"} ${wname} ${cname}: ${Math.round(ms)} ms\n`);
       }

@@ -97,6 +97,8 @@ static enum decision decide(struct thread *t, const char *path, int is_open, int
 	if (is_open && !writing && (r->mountinfo_on || r->cgroup_on) && !strncmp(path, "/proc/", 6)) {
 		size_t len;
 		char *content = synth_content(t, path, &len);
+		if (content) make_runtime_dir();
+		if (content && !T.runtime_dir) { free(content); content = NULL; }
 		if (content) {
 			snprintf(out, cap, "%s/%d-%lu", T.runtime_dir, t->tid, ++T.counter);
 			int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -396,13 +396,18 @@ static void usage(void)
 	exit(64);
 }
 
-static void make_runtime_dir(void)
+/* Created on the first synthesized file (handlers.c), removed at exit. */
+void make_runtime_dir(void)
 {
+	if (T.runtime_dir) return;
 	const char *base = T.rules.runtime_dir ? T.rules.runtime_dir : getenv("TMPDIR");
 	if (!base || !*base) base = "/tmp";
 	char tmpl[4096];
 	snprintf(tmpl, sizeof tmpl, "%s/hybrid-shim.XXXXXX", base);
-	if (!mkdtemp(tmpl)) { fprintf(stderr, "hybrid-shim: mkdtemp %s: %s\n", tmpl, strerror(errno)); exit(73); }
+	if (!mkdtemp(tmpl)) { /* not fatal while tracing: the file is then not synthesized */
+		trace_log("cannot create runtime dir %s: %s", tmpl, strerror(errno));
+		return;
+	}
 	chmod(tmpl, 0755);
 	T.runtime_dir = strdup(tmpl);
 }
@@ -446,11 +451,18 @@ int main(int argc, char **argv)
 		fprintf(stderr, "hybrid-shim: --trace-log %s: %s\n", log_file, strerror(errno));
 		return 73;
 	}
+	if (T.rules.mountinfo_on || T.rules.cgroup_on) {
+		const char *base = T.rules.runtime_dir ? T.rules.runtime_dir : getenv("TMPDIR");
+		if (!base || !*base) base = "/tmp";
+		if (access(base, W_OK | X_OK) < 0) {
+			fprintf(stderr, "hybrid-shim: runtime dir %s is not writable: %s\n", base, strerror(errno));
+			return 73;
+		}
+	}
 	T.path_rules = T.rules.n_redirects || T.rules.proc_sys_dir || T.rules.mountinfo_on || T.rules.cgroup_on;
 	T.sc_by_nr_size = (int)(sizeof T.sc_by_nr / sizeof T.sc_by_nr[0]);
 	for (int s = 1; s < SC_COUNT; s++)
 		if (arch_sysno[s] >= 0 && arch_sysno[s] < T.sc_by_nr_size) T.sc_by_nr[arch_sysno[s]] = (enum sc)s;
-	if (T.rules.mountinfo_on || T.rules.cgroup_on) make_runtime_dir();
 	struct utsname u;
 	int major = 0, minor = 0;
 	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2)

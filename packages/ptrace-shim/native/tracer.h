@@ -73,5 +73,6 @@ pid_t thread_tgid(struct thread *t);
 /* synth.c: builds a synthesized file's content (malloc'd) or NULL if path is not synthesized */
 char *synth_content(struct thread *t, const char *path, size_t *len);
 
+void make_runtime_dir(void);
 void trace_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #endif

@@ -1,14 +1,12 @@
 /**
- * The sampler's worker thread: reads /proc off the daemon's main thread (which serves FUSE), so
- * reads of the mount are never queued behind a scan. On each request `{ members }` it lists /proc,
- * reads every process's stat, the members' status and io, and the system-wide files, and posts back
- * a {@link SamplerResult}.
+ * The sampler: one scan of /proc gives the live pids (with parent and start time), the members'
+ * accounting and the system-wide figures. The scan yields to the event loop every few processes, so
+ * FUSE requests served by the same thread wait at most one chunk (about a millisecond), never a scan.
  */
-import { parentPort } from "node:worker_threads";
 import { listPids, readStat, sampleProcess, sampleSystem, statOnlySample } from "./proc.js";
 import type { ProcSample, SystemSample } from "./stats.js";
 
-/** A request: the member pids whose full accounting is wanted. */
+/** A scan request: the member pids whose full accounting is wanted. */
 export interface SamplerRequest {
   members: number[];
 }
@@ -21,8 +19,11 @@ export interface SamplerResult {
   tookMs: number;
 }
 
-/** Runs one scan (also used in-thread when worker threads are unavailable). */
-export function scan(req: SamplerRequest): SamplerResult {
+/**
+ * Runs one scan, yielding to the event loop (setImmediate) after every `chunk` processes.
+ * @param req.members pids whose full accounting (status, io) is read; others get stat (and io) only.
+ */
+export async function scan(req: SamplerRequest, chunk = 40): Promise<SamplerResult> {
   const t0 = Date.now();
   const members = new Set(req.members);
   const system = sampleSystem();
@@ -31,7 +32,9 @@ export function scan(req: SamplerRequest): SamplerResult {
   const ioAll = system.disks.length === 0;
   const procs: SamplerResult["procs"] = [];
   const samples: ProcSample[] = [];
+  let n = 0;
   for (const pid of listPids()) {
+    if (++n % chunk === 0) await new Promise((r) => setImmediate(r));
     const s = readStat(pid);
     if (!s) continue;
     const zombie = s.state === "Z" || s.state === "X";
@@ -41,15 +44,4 @@ export function scan(req: SamplerRequest): SamplerResult {
     if (full) samples.push(full);
   }
   return { procs, samples, system, tookMs: Date.now() - t0 };
-}
-
-if (parentPort) {
-  const port = parentPort;
-  port.on("message", (req: SamplerRequest) => {
-    try {
-      port.postMessage(scan(req));
-    } catch (e) {
-      port.postMessage({ error: (e as Error).message });
-    }
-  });
 }
