@@ -88,8 +88,11 @@ if (up.exitCode === 0) {
   out.status = { exitCode: status.exitCode, json: status.exitCode === 0 || status.exitCode === 1 ? JSON.parse(status.stdout) : status.stderr };
 
   const soakReport = join(stateDir, "..", `soak-${process.pid}.json`);
-  const soak = await hybrid(stateDir, ["soak", "--duration", soakDuration, "--interval", "10s", "--report", soakReport]);
-  out.soak = { exitCode: soak.exitCode, stdout: soak.stdout, report: existsSync(soakReport) ? JSON.parse(readFileSync(soakReport, "utf8")) : null };
+  const { parseDuration } = await import("@hybrid/cli");
+  const soak = await hybrid(stateDir, ["soak", "--duration", soakDuration, "--interval", "10s", "--report", soakReport], {
+    timeoutMs: (parseDuration(soakDuration) + 300) * 1000,
+  });
+  out.soak = { exitCode: soak.exitCode, signal: soak.signal, stdout: soak.stdout, report: existsSync(soakReport) ? JSON.parse(readFileSync(soakReport, "utf8")) : null };
   await execa("rm", ["-f", soakReport]);
 
   const pids = state.layers.map((l) => Number(l.data.pid)).filter((p) => p > 0);

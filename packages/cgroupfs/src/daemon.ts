@@ -12,7 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { CgroupError } from "./errors.js";
 import { CgroupModel, type PersistedState } from "./model.js";
 import { realHostEnv } from "./proc.js";
@@ -75,6 +75,9 @@ function writeAtomic(file: string, text: string): void {
 }
 
 async function main(): Promise<void> {
+  // The parent closes its end of a stderr pipe once the mount serves: never die of EPIPE.
+  process.stderr.on("error", () => undefined);
+  process.stdout.on("error", () => undefined);
   const opts = parseArgs(process.argv.slice(2));
   const env = realHostEnv();
   mkdirSync(dirname(opts.stateFile), { recursive: true });
@@ -119,6 +122,8 @@ async function main(): Promise<void> {
   // ---------------------------------------------------------------- sampler
   // /proc is scanned in chunks between FUSE requests (src/sampler.ts); results apply at once.
   const opCount: Record<string, number> = {};
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  if (DEBUG) loopDelay.enable();
   let known = new Set<number>();
   let sampling = false;
   let firstSample = true;
@@ -128,6 +133,7 @@ async function main(): Promise<void> {
     try {
       const before = model.membership();
       const r = await scan({ members: [...before.keys()] });
+      const tApply = performance.now();
       const live = new Map<number, { ppid: number; starttime: number; zombie: boolean }>();
       for (const [pid, ppid, starttime, z] of r.procs) live.set(pid, { ppid, starttime, zombie: z === 1 });
       // Children of members first seen now start in their parent's group (by start time order).
@@ -152,8 +158,9 @@ async function main(): Promise<void> {
         persist();
       }
       if (DEBUG) {
-        log(`sample: ${r.procs.length} pids, ${members} members, scan ${r.tookMs} ms, mem ${JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)])))}, ops ${JSON.stringify(opCount)}`);
+        log(`sample: ${r.procs.length} pids, ${members} members, scan ${r.tookMs} ms, apply ${(performance.now() - tApply).toFixed(1)} ms, loop delay p99/max ${(loopDelay.percentile(99) / 1e6).toFixed(2)}/${(loopDelay.max / 1e6).toFixed(2)} ms, mem ${JSON.stringify(Object.fromEntries(Object.entries(process.memoryUsage()).map(([k, v]) => [k, Math.round(v / 1e6)])))}, ops ${JSON.stringify(opCount)}`);
         for (const k of Object.keys(opCount)) delete opCount[k];
+        loopDelay.reset();
       }
     } catch (e) {
       log(`sample failed: ${(e as Error).stack ?? e}`);

@@ -324,7 +324,16 @@ export async function probeFuse(): Promise<{ available: boolean; detail: string 
   } catch (e) {
     return { available: false, detail: `test mount failed: ${(e as Error).message.split("\n")[0]}` };
   } finally {
-    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (dir) {
+      for (let i = 0; i < 20; i++) {
+        const ok = await rm(dir, { recursive: true, force: true }).then(
+          () => true,
+          () => false,
+        );
+        if (ok) break;
+        await sleep(100); // a lazily detached mount may still hold the directory for a moment
+      }
+    }
   }
 }
 

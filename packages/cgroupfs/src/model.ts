@@ -102,7 +102,12 @@ function defaultSettings(): GroupSettings {
   };
 }
 
+/** Each default setting as JSON, to persist only what differs. */
+const DEFAULT_JSON: Record<string, string> = Object.fromEntries(Object.entries(defaultSettings()).map(([k, v]) => [k, JSON.stringify(v)]));
+
 interface Group {
+  /** The settings that differ from the defaults, as last persisted (undefined: recompute). */
+  persisted?: Partial<GroupSettings>;
   path: string;
   name: string;
   parent: Group | undefined;
@@ -260,7 +265,7 @@ export class CgroupModel {
     if (!parent) throw new CgroupError("ENOENT", `parent of ${p} does not exist`);
     const name = baseName(p);
     if (name.includes("\n")) throw new CgroupError("EINVAL", "cgroup names cannot contain a newline");
-    if (this.groups.has(p) || this.fileNames(parent).includes(name)) throw new CgroupError("EEXIST", `${p} exists`);
+    if (this.groups.has(p) || this.fileSet(parent).set.has(name)) throw new CgroupError("EEXIST", `${p} exists`);
     let level = 0;
     for (let a: Group | undefined = parent; a; a = a.parent, level++) {
       const md = a.settings.maxDescendants;
@@ -468,9 +473,19 @@ export class CgroupModel {
 
   // ---------------------------------------------------------------- files
 
-  /** Interface file names of a group, sorted. */
+  private namesCache = new Map<string, { list: string[]; set: Set<string> }>();
+
+  /** Interface file names of a group, sorted (cached per root-ness and controller set). */
   fileNames(g: Group): string[] {
-    const ctrls = new Set(this.ctrlsOf(g));
+    return this.fileSet(g).list;
+  }
+
+  private fileSet(g: Group): { list: string[]; set: Set<string> } {
+    const ctrlList = this.ctrlsOf(g);
+    const key = `${g.parent ? "c" : "r"}:${ctrlList.join(",")}`;
+    const hit = this.namesCache.get(key);
+    if (hit) return hit;
+    const ctrls = new Set(ctrlList);
     const out: string[] = [];
     for (const [name, spec] of this.specsFor(g)) {
       if (spec.where === "root" && g.parent) continue;
@@ -478,7 +493,10 @@ export class CgroupModel {
       if (spec.ctrl && g.parent && !ctrls.has(spec.ctrl)) continue;
       out.push(name);
     }
-    return out.sort();
+    out.sort();
+    const entry = { list: out, set: new Set(out) };
+    this.namesCache.set(key, entry);
+    return entry;
   }
 
   /** Names in a directory: child groups and interface files. @throws CgroupError ENOENT, ENOTDIR */
@@ -498,7 +516,7 @@ export class CgroupModel {
     if (this.groups.has(p)) return { kind: "dir", path: p };
     const g = this.groups.get(parentPath(p));
     const file = baseName(p);
-    if (g && this.fileNames(g).includes(file)) {
+    if (g && this.fileSet(g).set.has(file)) {
       return { kind: "file", group: g.path, file, mode: this.specsFor(g).get(file)!.mode };
     }
     throw new CgroupError("ENOENT", `no such cgroup file or group ${p}`);
@@ -551,6 +569,7 @@ export class CgroupModel {
 
   private setting<K extends keyof GroupSettings>(g: Group, k: K, v: GroupSettings[K]): void {
     g.settings[k] = v;
+    g.persisted = undefined;
   }
 
   private buildSpecs(): Map<string, FileSpec> {
@@ -997,10 +1016,14 @@ export class CgroupModel {
       version: 1,
       groups: this.paths().map((p) => {
         const g = this.groups.get(p)!;
-        // only the settings that differ from the defaults (keeps the file small at thousands of groups)
-        const def = defaultSettings() as unknown as Record<string, unknown>;
-        const settings: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(g.settings)) if (JSON.stringify(v) !== JSON.stringify(def[k])) settings[k] = v;
+        // only the settings that differ from the defaults (keeps the file small at thousands of groups);
+        // computed once per change of the group's settings
+        if (!g.persisted) {
+          const diff: Record<string, unknown> = {};
+          for (const [k, v] of Object.entries(g.settings)) if (JSON.stringify(v) !== DEFAULT_JSON[k]) diff[k] = v;
+          g.persisted = diff as Partial<GroupSettings>;
+        }
+        const settings = g.persisted;
         const rec: PersistedState["groups"][number] = { path: p, subtreeControl: CONTROLLERS.filter((c) => g.subtreeControl.has(c)), settings };
         if (g.memoryPeak) rec.memoryPeak = g.memoryPeak;
         if (g.pidsPeak) rec.pidsPeak = g.pidsPeak;

@@ -15,6 +15,79 @@ const TICK_USEC = 1_000_000 / CLK_TCK;
 /** One reusable buffer: /proc files report size 0, and readFileSync would allocate 64 KiB per call. */
 const scratch = Buffer.allocUnsafe(65536);
 
+/** Reads a small /proc file into {@link scratch}; returns its length, or -1 (missing, or larger than the buffer). */
+function readBuf(path: string): number {
+  let fd: number;
+  try {
+    fd = openSync(path, "r");
+  } catch {
+    return -1;
+  }
+  try {
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, scratch, n, scratch.length - n, null);
+      if (r <= 0) return n;
+      n += r;
+      if (n === scratch.length) return -1;
+    }
+  } catch {
+    return -1;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The number after `key` (e.g. `\nRssAnon:`) in the first `n` bytes of {@link scratch} (× 1024 for `kB`), or 0; no string is made. */
+function bufField(n: number, key: Buffer): number {
+  let i = scratch.subarray(0, n).indexOf(key);
+  if (i < 0) return 0;
+  i += key.length;
+  while (scratch[i] === 32 || scratch[i] === 9) i++;
+  let v = 0;
+  for (let c = scratch[i]!; c >= 48 && c <= 57 && i < n; c = scratch[++i]!) v = v * 10 + (c - 48);
+  return scratch[i] === 32 && scratch[i + 1] === 107 /* k */ && scratch[i + 2] === 66 /* B */ ? v * 1024 : v;
+}
+
+const K = (s: string): Buffer => Buffer.from(s, "latin1");
+const KEYS = {
+  RssAnon: K("\nRssAnon:"),
+  RssFile: K("\nRssFile:"),
+  RssShmem: K("\nRssShmem:"),
+  VmPTE: K("\nVmPTE:"),
+  VmSwap: K("\nVmSwap:"),
+  read_bytes: K("\nread_bytes:"),
+  write_bytes: K("\nwrite_bytes:"),
+  rchar: K("rchar:"),
+  wchar: K("\nwchar:"),
+  syscr: K("\nsyscr:"),
+  syscw: K("\nsyscw:"),
+};
+
+/** Parses /proc/<pid>/stat from {@link scratch} (bytes 0..n) without allocating strings (but the state letter). */
+function parseStatBuf(n: number): ProcStat | undefined {
+  const close = scratch.lastIndexOf(0x29 /* ) */, n - 1);
+  if (close < 0) return undefined;
+  let pid = 0;
+  for (let i = 0; scratch[i]! >= 48 && scratch[i]! <= 57; i++) pid = pid * 10 + scratch[i]! - 48;
+  const out: number[] = [];
+  let i = close + 2;
+  const state = String.fromCharCode(scratch[i]!);
+  i += 2; // field 4 starts here
+  for (let field = 4; field <= 22 && i < n; field++) {
+    let neg = false;
+    if (scratch[i] === 45) {
+      neg = true;
+      i++;
+    }
+    let v = 0;
+    while (i < n && scratch[i] !== 32) v = v * 10 + scratch[i++]! - 48;
+    out[field] = neg ? -v : v;
+    i++;
+  }
+  return { pid, state, ppid: out[4] ?? 0, minflt: out[10] ?? 0, majflt: out[12] ?? 0, utime: out[14] ?? 0, stime: out[15] ?? 0, threads: out[20] ?? 0, starttime: out[22] ?? 0 };
+}
+
 function readText(path: string): string | undefined {
   let fd: number;
   try {
@@ -64,6 +137,8 @@ export function parseStat(text: string): ProcStat | undefined {
 
 /** /proc/<pid>/stat of a process, or undefined when it does not exist. */
 export function readStat(pid: number): ProcStat | undefined {
+  const n = readBuf(`/proc/${pid}/stat`);
+  if (n > 0) return parseStatBuf(n);
   const t = readText(`/proc/${pid}/stat`);
   return t === undefined ? undefined : parseStat(t);
 }
@@ -86,12 +161,13 @@ function kv(text: string | undefined, scale = 1): Record<string, number> {
 }
 
 function readIo(pid: number, charIo: boolean): { rbytes: number; wbytes: number; rios: number; wios: number } {
-  const io = kv(readText(`/proc/${pid}/io`));
+  const n = readBuf(`/proc/${pid}/io`);
+  if (n <= 0) return { rbytes: 0, wbytes: 0, rios: 0, wios: 0 };
   return {
-    rbytes: (charIo ? io["rchar"] : io["read_bytes"]) ?? 0,
-    wbytes: (charIo ? io["wchar"] : io["write_bytes"]) ?? 0,
-    rios: io["syscr"] ?? 0,
-    wios: io["syscw"] ?? 0,
+    rbytes: bufField(n, charIo ? KEYS.rchar : KEYS.read_bytes),
+    wbytes: bufField(n, charIo ? KEYS.wchar : KEYS.write_bytes),
+    rios: bufField(n, KEYS.syscr),
+    wios: bufField(n, KEYS.syscw),
   };
 }
 
@@ -103,18 +179,22 @@ function readIo(pid: number, charIo: boolean): { rbytes: number; wbytes: number;
 export function sampleProcess(pid: number, st?: ProcStat, charIo = false): ProcSample | undefined {
   const s = st ?? readStat(pid);
   if (!s) return undefined;
-  const status = kv(readText(`/proc/${pid}/status`));
+  const sn = readBuf(`/proc/${pid}/status`);
+  const status =
+    sn > 0
+      ? { RssAnon: bufField(sn, KEYS.RssAnon), RssFile: bufField(sn, KEYS.RssFile), RssShmem: bufField(sn, KEYS.RssShmem), VmPTE: bufField(sn, KEYS.VmPTE), VmSwap: bufField(sn, KEYS.VmSwap) }
+      : { RssAnon: 0, RssFile: 0, RssShmem: 0, VmPTE: 0, VmSwap: 0 };
   const io = readIo(pid, charIo);
   return {
     pid,
     threads: s.threads || 1,
     userUsec: s.utime * TICK_USEC,
     systemUsec: s.stime * TICK_USEC,
-    anon: status["RssAnon"] ?? 0,
-    file: (status["RssFile"] ?? 0) + (status["RssShmem"] ?? 0),
-    shmem: status["RssShmem"] ?? 0,
-    pagetables: status["VmPTE"] ?? 0,
-    swap: status["VmSwap"] ?? 0,
+    anon: status.RssAnon,
+    file: status.RssFile + status.RssShmem,
+    shmem: status.RssShmem,
+    pagetables: status.VmPTE,
+    swap: status.VmSwap,
     pgfault: s.minflt + s.majflt,
     pgmajfault: s.majflt,
     ...io,

@@ -23,7 +23,7 @@ export interface SamplerResult {
  * Runs one scan, yielding to the event loop (setImmediate) after every `chunk` processes.
  * @param req.members pids whose full accounting (status, io) is read; others get stat (and io) only.
  */
-export async function scan(req: SamplerRequest, chunk = 40): Promise<SamplerResult> {
+export async function scan(req: SamplerRequest, chunk = 16): Promise<SamplerResult> {
   const t0 = Date.now();
   const members = new Set(req.members);
   const system = sampleSystem();

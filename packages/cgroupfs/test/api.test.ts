@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
+import { run, TARGETS } from "@hybrid/testbed";
 import { isCgroupfsMounted, mountCgroupfs, probeFuse, readModel, unmountCgroupfs, cgroupOfPid } from "../src/index.js";
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -89,5 +90,23 @@ describe("cgroupfs API (host)", () => {
   it("probeFuse reports a working test mount", async () => {
     const p = await probeFuse();
     expect(p).toEqual({ available: true, detail: expect.stringContaining("cpuset cpu io memory hugetlb pids") });
+  });
+});
+
+describe.each(TARGETS)("probeFuse on $name", (target) => {
+  it("reports a working test mount and leaves nothing behind", async () => {
+    const code = `import { probeFuse } from ${JSON.stringify(join(pkg, "src/index.ts"))};
+      import { readdirSync, readFileSync } from "node:fs";
+      import { tmpdir } from "node:os";
+      const before = readdirSync(tmpdir());
+      const r = await probeFuse();
+      const left = readdirSync(tmpdir()).filter((n) => n.startsWith("cgroupfs-probe-") && !before.includes(n));
+      console.log(JSON.stringify({ ...r, left, mounts: readFileSync("/proc/mounts", "utf8").includes("cgroupfs-probe-") }));`;
+    const r = await run(target, process.execPath, ["--import", "tsx/esm", "--input-type=module", "-e", code], { cwd: pkg, timeoutMs: 60_000 });
+    const out = JSON.parse(r.stdout.trim().split("\n").pop() ?? "{}") as { available: boolean; detail: string; left: string[]; mounts: boolean };
+    expect(out.available, r.stderr).toBe(true);
+    expect(out.detail).toContain("cpuset cpu io memory hugetlb pids");
+    expect(out.left).toEqual([]);
+    expect(out.mounts).toBe(false);
   });
 });

@@ -6,7 +6,7 @@
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { runScenario, TARGETS } from "@hybrid/testbed";
+import { GVISOR, runScenario, TARGETS } from "@hybrid/testbed";
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
 const script = join(pkg, "test/scenarios/cgroupfs-scenario.ts");
@@ -166,5 +166,18 @@ describe.each(TARGETS)("cgroupfs on $name", (target) => {
     expect(o.unmounted).toBe(true);
     expect(o.unmountAgain).toBe("OK");
     expect(o.cleanupError).toBeUndefined();
+  });
+});
+
+describe("cgroupfs at /sys/fs/cgroup inside gVisor (tmpfs over /sys/fs, undone after)", () => {
+  it("serves the hierarchy where runc, containerd and the kubelet look, and unmounts cleanly", async () => {
+    const o = await runScenario<Obs>(GVISOR, join(pkg, "test/scenarios/sysfs-scenario.ts"), [], { cwd: pkg, timeoutMs: 120_000 });
+    expect(o.error).toBeUndefined();
+    expect(o.controllers).toBe("cpuset cpu io memory hugetlb pids\n");
+    expect(o.selfCgroup).toBe("0::/kubepods/burstable\n");
+    expect(o.memoryMax).toBe("max\n");
+    expect(o.model).toEqual(["/", "/kubepods", "/kubepods/burstable"]);
+    expect(o.unmounted).toBe(true);
+    expect(o.sysfsRestored).toBe(true);
   });
 });

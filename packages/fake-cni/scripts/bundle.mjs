@@ -1,8 +1,8 @@
-// Bundles src/plugin/main.ts into one CommonJS file, dist/bin/fake-cni, with a node shebang and
+// Bundles src/plugin/main.ts into one CommonJS file, dist/bin/fake-cni (and a copy fake-cni.cjs), with a node shebang and
 // mode 0755. CommonJS so the file runs the same wherever it is copied (no package.json beside it
 // in /opt/cni/bin); dist/bin/package.json marks the directory as CommonJS for the in-tree copy.
 import { build } from "esbuild";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -24,3 +24,7 @@ await build({
   logLevel: "warning",
 });
 chmodSync(outfile, 0o755);
+// The same bundle under a .cjs name: what the native client execs from its own directory when no
+// server answers, and what the server runs (`fake-cni.cjs serve`). .cjs is CommonJS wherever it lies.
+copyFileSync(outfile, join(outDir, "fake-cni.cjs"));
+chmodSync(join(outDir, "fake-cni.cjs"), 0o755);

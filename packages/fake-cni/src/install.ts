@@ -18,6 +18,14 @@ export function pluginPath(): string {
   return basename(here) === "src" ? resolve(here, "../dist/bin/fake-cni") : resolve(here, "bin/fake-cni");
 }
 
+/**
+ * Absolute path of the native client (`dist/bin/fake-cni-client`, built from
+ * native/fake-cni-client.c by `pnpm build` when a C compiler is there). Returned whether or not it exists.
+ */
+export function clientPath(): string {
+  return join(dirname(pluginPath()), "fake-cni-client");
+}
+
 /** A network served by fake-cni. Field names follow host-local's range fields and the CNI spec. */
 export interface FakeCniNetwork {
   /** Network name (CNI `name`; `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`). Keys the IPAM records. */
@@ -58,8 +66,10 @@ export interface CniInstallation {
   files: string[];
   /** The conflist written. */
   confFile: string;
-  /** The plugin executables written (`fake-cni`, and `host-local` where aliased). */
+  /** The plugin executables written (`fake-cni`, and `host-local` where aliased; with the native client also `fake-cni.cjs`). */
   binFiles: string[];
+  /** Which executable is installed as `fake-cni`: the native client (+ `fake-cni.cjs`) or the Node bundle. */
+  executable: "native" | "node";
   /** The conflist content. */
   conflist: CniConfList;
   /** Removes exactly what was created (idempotent). */
@@ -78,6 +88,15 @@ export interface InstallFakeCniOptions {
    * with `failed to find host-local`). Skipped in a dir that already has a `host-local`.
    */
   hostLocalAlias?: boolean;
+  /**
+   * What to install as `fake-cni` (and `host-local`):
+   * - `"native"`: the native client ({@link clientPath}) plus the Node bundle beside it as
+   *   `fake-cni.cjs`, which the client execs when no server answers (see README "Fast path");
+   * - `"node"`: the Node bundle alone ({@link pluginPath}), as before;
+   * - `"auto"` (default): `"native"` when the client was built, else `"node"`.
+   * @throws Error for `"native"` when the client was not built.
+   */
+  executable?: "auto" | "native" | "node";
   /** Conflist file name (default `10-fake-cni.conflist`; libcni/containerd take the first by name). */
   confFileName?: string;
   /** Reference plugins to chain: `before` run before fake-cni on ADD, `after` after it (e.g. `{type:"portmap", capabilities:{portMappings:true}}`). */
@@ -146,7 +165,8 @@ async function mkdirs(dir: string, created: string[]): Promise<void> {
 
 /**
  * Installs the plugin and writes the conflist.
- * - Copies {@link pluginPath} to `<binDir>/fake-cni` (0755) in each bin dir; with `hostLocalAlias`
+ * - Copies the executable (`executable`: the native client plus `fake-cni.cjs`, or the Node bundle
+ *   {@link pluginPath}) to `<binDir>/fake-cni` (0755) in each bin dir; with `hostLocalAlias`
  *   also to `<binDir>/host-local` unless a different `host-local` is already there.
  * - Writes `<confDir>/<confFileName>` from {@link buildConflist}.
  * - Creates missing dirs (and the IPAM `dataDir`), recording them for uninstall.
@@ -157,8 +177,15 @@ async function mkdirs(dir: string, created: string[]): Promise<void> {
  *   removed again.
  */
 export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniInstallation> {
-  const src = pluginPath();
-  if (!existsSync(src)) throw new Error(`fake-cni plugin not built: ${src} is missing (run pnpm build in packages/fake-cni)`);
+  const bundle = pluginPath();
+  if (!existsSync(bundle)) throw new Error(`fake-cni plugin not built: ${bundle} is missing (run pnpm build in packages/fake-cni)`);
+  const want = opts.executable ?? "auto";
+  if (!["auto", "native", "node"].includes(want)) throw new Error(`installFakeCni: executable must be auto, native or node, got ${JSON.stringify(want)}`);
+  const native = want === "native" || (want === "auto" && existsSync(clientPath()));
+  if (native && !existsSync(clientPath())) throw new Error(`installFakeCni: native client not built: ${clientPath()} is missing (pnpm build needs make and cc)`);
+  const src = native ? clientPath() : bundle;
+  // name in binDir -> source file
+  const extra: [string, string][] = native ? [["fake-cni.cjs", bundle]] : [];
   const net = opts.network;
   if (!net || typeof net.name !== "string" || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(net.name)) throw new Error(`installFakeCni: invalid network name ${JSON.stringify(net?.name)}`);
   if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(net.subnet ?? "")) throw new Error(`installFakeCni: network.subnet must be a CIDR, got ${JSON.stringify(net.subnet)}`);
@@ -176,10 +203,11 @@ export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniIn
   }
   const text = `${JSON.stringify(conflist, null, 2)}\n`;
   // Refuse to clobber foreign files before touching anything.
-  for (const d of binDirs) {
-    const target = join(d, "fake-cni");
-    if (existsSync(target) && !(await sameContent(src, target))) throw new Error(`installFakeCni: ${target} exists and is not this plugin; not overwriting`);
-  }
+  for (const d of binDirs)
+    for (const [name, from] of [["fake-cni", src], ...extra] as [string, string][]) {
+      const target = join(d, name);
+      if (existsSync(target) && !(await sameContent(from, target))) throw new Error(`installFakeCni: ${target} exists and is not this plugin; not overwriting`);
+    }
   if (existsSync(confFile) && (await readFile(confFile, "utf8")) !== text) throw new Error(`installFakeCni: ${confFile} exists with other content; not overwriting`);
 
   const files: string[] = [];
@@ -187,14 +215,14 @@ export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniIn
   try {
     for (const d of binDirs) {
       await mkdirs(d, files);
-      const names = ["fake-cni"];
+      const names: [string, string][] = [["fake-cni", src], ...extra];
       if (opts.hostLocalAlias) {
         const hl = join(d, "host-local");
-        if (!existsSync(hl) || (await sameContent(src, hl))) names.push("host-local");
+        if (!existsSync(hl) || (await sameContent(src, hl))) names.push(["host-local", src]);
       }
-      for (const n of names) {
+      for (const [n, from] of names) {
         const target = join(d, n);
-        await copyFile(src, target);
+        await copyFile(from, target);
         await chmod(target, 0o755);
         files.push(target);
         binFiles.push(target);
@@ -208,16 +236,17 @@ export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniIn
     await uninstallFakeCni(files);
     throw e;
   }
-  return { files, confFile, binFiles, conflist, uninstall: () => uninstallFakeCni(files) };
+  return { files, confFile, binFiles, conflist, executable: native ? "native" : "node", uninstall: () => uninstallFakeCni(files) };
 }
 
-const IPAM_FILE = /^([0-9a-fA-F:.]+|last_reserved_ip\.\d+|fake-cni\.lock(\.stale)?(\.\d+)?)$/;
+const IPAM_FILE = /^([0-9a-fA-F:.]+|last_reserved_ip\.\d+|fake-cni\.lock(\.stale)?(\.\d+)?(\.t\d+)?)$/;
 
 /**
  * Removes the paths an installation recorded, in reverse order; idempotent (missing paths are fine).
  * Files are unlinked. A directory entry (trailing `/`) is removed when, after deleting the IPAM
  * records fake-cni keeps in it and in its per-network subdirs (address files, `last_reserved_ip.N`,
- * `fake-cni.lock`), it is empty; a directory holding anything else is left in place.
+ * `fake-cni.lock`) and a stale server socket (`fake-cni.sock` nobody answers on: stop the server
+ * first with stopCniServer), it is empty; a directory holding anything else is left in place.
  */
 export async function uninstallFakeCni(files: string[]): Promise<void> {
   for (const f of [...files].reverse()) {
@@ -244,6 +273,11 @@ async function clearIpamDir(dir: string, depth: number): Promise<void> {
     const p = join(dir, n);
     const st = await stat(p).catch(() => undefined);
     if (!st) continue;
+    if (depth > 0 && n === "fake-cni.sock" && st.isSocket()) {
+      const { pingCniServer } = await import("./server-control.js");
+      if ((await pingCniServer({ socketPath: p, timeoutMs: 1_000 })) === undefined) await unlink(p).catch(() => undefined);
+      continue;
+    }
     if (st.isDirectory() && depth > 0) {
       const inner = await readdir(p).catch(() => [] as string[]);
       if (inner.length > 0 && inner.every((x) => IPAM_FILE.test(x))) {

@@ -113,6 +113,7 @@ describe("installFakeCni / uninstallFakeCni", () => {
       confDir: join(root, "etc", "net.d"),
       network: { name: "hybrid", subnet: "10.42.0.0/24", mode: "noop", dataDir: join(root, "ipam"), routes: [{ dst: "0.0.0.0/0" }] },
       hostLocalAlias: true,
+      executable: "node", // the native client's install is tested in server.test.ts
     });
     expect(inst.binFiles).toEqual([join(root, "bin1", "fake-cni"), join(root, "bin1", "host-local"), join(root, "bin2", "fake-cni")]);
     for (const f of inst.binFiles) {
@@ -130,8 +131,12 @@ describe("installFakeCni / uninstallFakeCni", () => {
     expect(res.ips?.[0]?.address).toBe("10.42.0.2/24");
     // a second install of the same thing is idempotent, a conflicting one is refused
     await expect(
-      installFakeCni({ binDir: join(root, "bin1"), confDir: join(root, "etc", "net.d"), network: { name: "other", subnet: "10.43.0.0/24", dataDir: join(root, "ipam") } }),
+      installFakeCni({ binDir: join(root, "bin1"), confDir: join(root, "etc", "net.d"), network: { name: "other", subnet: "10.43.0.0/24", dataDir: join(root, "ipam") }, executable: "node" }),
     ).rejects.toThrow(/exists with other content/);
+    // the native client over the Node bundle is a different fake-cni: refused
+    await expect(
+      installFakeCni({ binDir: join(root, "bin1"), confDir: join(root, "etc", "net.d"), network: { name: "hybrid", subnet: "10.42.0.0/24", dataDir: join(root, "ipam") }, executable: "native" }),
+    ).rejects.toThrow(/exists and is not this plugin/);
     await inst.uninstall();
     expect(readdirSync(root).sort()).toEqual(["bin2", "keep.txt"]);
     expect(readdirSync(join(root, "bin2"))).toEqual(["host-local"]);

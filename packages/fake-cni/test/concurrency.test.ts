@@ -1,17 +1,23 @@
 /**
- * The IPAM lock under load: 200 plugin processes started at once, ADDs across 2 networks sharing
+ * The IPAM lock under load: 200 plugin calls started at once (as processes, or through the server), ADDs across 2 networks sharing
  * one dataDir, then 200 DELs at once. No address may be handed out twice, no record may remain.
  */
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { netConf, runPlugin, tempDir } from "./helpers.js";
+import { netConf, runVia, stopServers, tempDir, VIAS, serveUnder } from "./helpers.js";
 
-const T = tempDir("conc");
-afterAll(() => T.cleanup());
-
-describe("concurrency", () => {
+// Through the server (client+server) the 200 calls run in its worker pool under the in-process
+// mutex plus the lock file; with `client` every call falls back to its own Node process.
+describe.each(VIAS)("concurrency via %s", (via) => {
+  const T = tempDir(`conc-${via.replace("+", "-")}`);
+  serveUnder(T.dir);
+  afterAll(async () => {
+    await stopServers();
+    T.cleanup();
+  });
   it("200 parallel ADDs then DELs across 2 networks: no duplicate address, no record left", async () => {
+    const runPlugin = (e: Record<string, string>, s: string) => runVia(via, e, s);
     const nets = [
       netConf(T.dir, { name: "neta", cniVersion: "1.0.0" }, { ranges: [[{ subnet: "10.50.0.0/24" }]] }),
       netConf(T.dir, { name: "netb", cniVersion: "1.1.0" }, { ranges: [[{ subnet: "10.51.0.0/25" }], [{ subnet: "fd00:51::/120" }]] }),

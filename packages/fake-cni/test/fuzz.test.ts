@@ -3,10 +3,14 @@
  * exits 0 (a valid answer) or non-zero with the spec's error object on stdout.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { netConf, pool, runPlugin, tempDir } from "./helpers.js";
+import { netConf, pool, runVia, stopServers, tempDir, VIAS, serveUnder } from "./helpers.js";
 
 const T = tempDir("fuzz");
-afterAll(() => T.cleanup());
+serveUnder(T.dir);
+afterAll(async () => {
+  await stopServers();
+  T.cleanup();
+});
 
 /** Deterministic PRNG (mulberry32) so a failure can be replayed from its seed. */
 function rng(seed: number): () => number {
@@ -48,7 +52,10 @@ function mutateJson(r: () => number): string {
   return base;
 }
 
-describe("fuzz", () => {
+// Each via runs the same seeds; the state dir is shared (the runs are independent). Through the
+// client, configs naming T.dir go to the server (client+server) or to the Node fallback (client);
+// garbage goes wherever the client's socket rule sends it, and must still give a spec answer.
+describe.each(VIAS)("fuzz via %s", (via) => {
   it("300 random runs (seeded): never a crash, always a result or a spec error object", async () => {
     const seeds = Array.from({ length: 300 }, (_, i) => 1000 + i);
     const bad = (
@@ -63,7 +70,7 @@ describe("fuzz", () => {
           CNI_ARGS: r() < 0.3 ? pick(VALUES) : undefined,
         };
         const stdin = mutateJson(r);
-        const res = await runPlugin(env, stdin);
+        const res = await runVia(via, env, stdin);
         const okExit = res.code === 0;
         const okError =
           res.code !== 0 &&

@@ -1,8 +1,17 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pluginPath } from "../src/index.js";
+import {
+  type CniServerHandle,
+  clientPath,
+  DEFAULT_DATA_DIR,
+  nodeBundlePath,
+  pingCniServer,
+  pluginPath,
+  socketPathFor,
+  startCniServer,
+} from "../src/index.js";
 
 export const PLUGIN = pluginPath();
 export const REF_DIR = "/usr/lib/cni";
@@ -75,4 +84,98 @@ export async function pool<T, R>(items: T[], n: number, fn: (t: T, i: number) =>
     }),
   );
   return out;
+}
+
+/**
+ * How a test reaches the plugin: `node` runs the bundle (dist/bin/fake-cni) directly; `client`
+ * runs the native client with no server, so every call takes the Node fallback; `client+server`
+ * runs the native client with a server started (lazily, one per IPAM dataDir under a root given to
+ * {@link serveUnder}) for the config's dataDir, so calls go through the server. Every client run is checked to have
+ * taken the expected way (FAKE_CNI_DEBUG trace on stderr, removed from `stderr`).
+ */
+export type Via = "node" | "client" | "client+server";
+export const VIAS: Via[] = ["node", "client", "client+server"];
+export const CLIENT = clientPath();
+
+export interface ViaRun extends PluginRun {
+  /** The way the client said it took; undefined for `node`. */
+  route: "server" | "fallback" | undefined;
+}
+
+const roots: string[] = [];
+
+/** Lets {@link runVia} start servers for dataDirs under `root` (a test's temp dir), and only there. */
+export function serveUnder(root: string): void {
+  roots.push(root.replace(/\/+$/, ""));
+}
+
+/** socket → the server this helper started, "external" (a test's own), undefined (cannot start there). */
+const servers = new Map<string, Promise<CniServerHandle | "external" | undefined>>();
+
+/** The executable a via runs. */
+export function executableFor(via: Via): string {
+  return via === "node" ? PLUGIN : CLIENT;
+}
+
+/** Copies the via's executable to `<dir>/<name>` (with fake-cni.cjs beside it for the client). */
+export function installExecutable(via: Via, dir: string, name: string): string {
+  const target = join(dir, name);
+  copyFileSync(executableFor(via), target);
+  chmodSync(target, 0o755);
+  if (via !== "node") copyFileSync(nodeBundlePath(), join(dir, "fake-cni.cjs"));
+  return target;
+}
+
+/** The IPAM dataDir the client derives from a config (JSON.parse view), or undefined when not parseable. */
+export function dataDirOf(stdin: string | Buffer): string | undefined {
+  try {
+    const o = JSON.parse(stdin.toString()) as { ipam?: { dataDir?: unknown } };
+    if (!o || typeof o !== "object" || Array.isArray(o)) return undefined;
+    const d = o.ipam && typeof o.ipam === "object" ? o.ipam.dataDir : undefined;
+    return typeof d === "string" && d.startsWith("/") ? d : DEFAULT_DATA_DIR;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * True when a server answers for `dataDir`: one started elsewhere (the test's own), or one started
+ * here (once per socket) for a dataDir under the temp dir; false when none can start there.
+ */
+export async function ensureServer(dataDir: string): Promise<boolean> {
+  const socketPath = socketPathFor(dataDir);
+  let s = servers.get(socketPath);
+  if (!s) {
+    // set synchronously, so concurrent first calls share one start
+    s = (async () =>
+      (await pingCniServer({ socketPath, timeoutMs: 10_000 })) ? ("external" as const) : startCniServer({ socketPath, workers: 2 }).catch(() => undefined))();
+    servers.set(socketPath, s);
+  }
+  return (await s) !== undefined;
+}
+
+/** Stops every server {@link ensureServer} started. */
+export async function stopServers(): Promise<void> {
+  const all = [...servers.values()];
+  servers.clear();
+  for (const s of all) {
+    const h = await s;
+    if (h && h !== "external") await h.stop();
+  }
+}
+
+/** Runs the plugin the way `via` says and checks the client took the expected way. */
+export async function runVia(via: Via, env: Record<string, string | undefined>, stdin: string | Buffer, file?: string): Promise<ViaRun> {
+  if (via === "node") return { ...(await runPlugin(env, stdin, file ?? PLUGIN)), route: undefined };
+  const dd = dataDirOf(stdin);
+  let expected: "server" | "fallback" | undefined;
+  const ours = dd !== undefined && roots.some((r) => dd === r || dd.startsWith(`${r}/`));
+  if (via === "client+server" && ours) expected = (await ensureServer(dd)) ? "server" : "fallback";
+  else if (via === "client" && dd && dd.startsWith(tmpdir())) expected = "fallback";
+  const r = await runPlugin({ ...env, FAKE_CNI_DEBUG: "1" }, stdin, file ?? CLIENT);
+  const lines = r.stderr.split("\n");
+  const trace = lines.filter((l) => l.startsWith("fake-cni-client: "));
+  const route = trace.some((l) => l.includes(": server ")) ? "server" : trace.some((l) => l.includes(": fallback ")) ? "fallback" : undefined;
+  if (expected && route !== expected) throw new Error(`${via}: expected the call to go to the ${expected}, it went: ${trace.join(" | ") || "(no trace)"}`);
+  return { ...r, stderr: lines.filter((l) => !l.startsWith("fake-cni-client: ")).join("\n"), route };
 }

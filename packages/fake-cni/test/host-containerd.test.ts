@@ -8,7 +8,17 @@ import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_pr
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cniDirsFromContainerdConfig, effectiveVersion, type CniInstallation, installFakeCni, invokeCni, probeCniMode, uninstallFakeCni } from "../src/index.js";
+import {
+  cniDirsFromContainerdConfig,
+  effectiveVersion,
+  type CniInstallation,
+  installFakeCni,
+  invokeCni,
+  pingCniServer,
+  probeCniMode,
+  startCniServer,
+  uninstallFakeCni,
+} from "../src/index.js";
 import { hostVethName } from "../src/plugin/link.js";
 import { REF_DIR, tempDir } from "./helpers.js";
 
@@ -162,8 +172,12 @@ describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode",
     }
   });
 
-  it("c12: with flannel disabled the fake-cni conflist serves the runtime's ADD: the busybox container's eth0 has the plugin's address, DEL frees it", async () => {
-    const dataDir = join(T.dir, "ipam");
+  it.each([
+    ["the native client falling back to Node (no server)", false],
+    ["the native client and a resident server", true],
+  ])("c12: with flannel disabled the fake-cni conflist serves the runtime's ADD through %s: the busybox container's eth0 has the plugin's address, DEL frees it", async (_how, withServer) => {
+    const dataDir = join(T.dir, withServer ? "ipam-srv" : "ipam");
+    const server = withServer ? await startCniServer({ dataDir, logFile: join(T.dir, "server.log") }) : undefined;
     const inst: CniInstallation = await installFakeCni({
       binDir: DIRS.binDirs,
       confDir: DIRS.confDir,
@@ -186,7 +200,11 @@ describe("host: containerd + ctr run --cni (libcni) with fake-cni in veth mode",
       expect(r.out).toMatch(/^1400$/m);
       expect(records(dataDir, "c12net")).toEqual([]);
       expect(hostVeths()).toEqual([]);
+      expect(inst.executable).toBe("native");
+      // ADD and DEL went through the server, or (no server) each through its own Node fallback
+      if (server) expect((await pingCniServer({ socketPath: server.socketPath }))?.served).toBeGreaterThanOrEqual(2);
     } finally {
+      await server?.stop();
       await inst.uninstall();
     }
   });

@@ -14,9 +14,11 @@
  * cgroupfs redirect, /proc/sys shadow, kmsg, mountinfo/cgroup synthesis, an extra redirect), with
  * the default filter (dirfd-relative *at calls not stopped) and with `checkDirfdPaths` (every
  * path-taking syscall stopped and checked).
+ * Runs are interleaved across configs; wall and CPU (user+sys via GNU time, tracer included) medians
+ * are printed: on a shared machine the CPU figures are the steadier ones.
  */
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -29,15 +31,23 @@ const PATH_SYSCALLS =
 interface Row {
   workload: string;
   config: string;
+  /** median wall time and its ratio to native */
   ms: number;
   ratio: number;
+  /** median CPU time (user+sys, tracer included) and its ratio to native */
+  cpuMs: number;
+  cpuRatio: number;
 }
 
-function timeOnce(argv: string[]): number {
+/** One run: wall ms (hrtime around the spawn) and CPU ms (user+sys of the command and all it waited
+ * for, tracer included, from GNU time), which is much less disturbed by other load on a shared box. */
+function timeOnce(argv: string[], timeFile: string): { wall: number; cpu: number } {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0] as string, argv.slice(1), { stdio: "ignore" });
+  const r = spawnSync("/usr/bin/time", ["-f", "%U %S", "-o", timeFile, ...argv], { stdio: "ignore" });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${argv.join(" ")} exited ${r.status ?? r.signal}`);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  const [u = "0", sy = "0"] = readFileSync(timeFile, "utf8").trim().split("\n").pop()?.split(" ") ?? [];
+  return { wall, cpu: (Number(u) + Number(sy)) * 1000 };
 }
 
 function median(xs: number[]): number {
@@ -92,19 +102,22 @@ function inner(gvisor: boolean): Row[] {
     const rows: Row[] = [];
     for (const [wname, w] of workloads) {
       // runs are interleaved (config 1, 2, ..., 1, 2, ...) so load changes on a shared machine hit all alike
-      const times = new Map<string, number[]>(configs.map(([c]) => [c, []]));
-      for (const [, prefix] of configs) timeOnce([...prefix, ...w]); // warm-up (page cache, dentries)
+      const times = new Map<string, { wall: number; cpu: number }[]>(configs.map(([c]) => [c, []]));
+      const tf = join(dir, "time.out");
+      for (const [, prefix] of configs) timeOnce([...prefix, ...w], tf); // warm-up (page cache, dentries)
       for (let i = 0; i < runs; i++) {
         for (const [cname, prefix] of configs) {
           if (cname.includes("proot") && i >= Math.max(2, Math.ceil(runs / 2))) continue; // PRoot is slow: fewer runs
-          times.get(cname)?.push(timeOnce([...prefix, ...w]));
+          times.get(cname)?.push(timeOnce([...prefix, ...w], tf));
         }
       }
-      const native = median(times.get("native") ?? []);
+      const med = (c: string, k: "wall" | "cpu") => median((times.get(c) ?? []).map((x) => x[k]));
       for (const [cname] of configs) {
-        const ms = median(times.get(cname) ?? []);
-        rows.push({ workload: wname, config: cname, ms: Math.round(ms), ratio: Math.round((ms / native) * 100) / 100 });
-        process.stderr.write(`  ${gvisor ? "gvisor" : "host"} ${wname} ${cname}: ${Math.round(ms)} ms\n`);
+        const ms = med(cname, "wall");
+        const cpu = med(cname, "cpu");
+        const r2 = (x: number) => Math.round(x * 100) / 100;
+        rows.push({ workload: wname, config: cname, ms: Math.round(ms), ratio: r2(ms / med("native", "wall")), cpuMs: Math.round(cpu), cpuRatio: r2(cpu / Math.max(1, med("native", "cpu"))) });
+        process.stderr.write(`  ${gvisor ? "gvisor" : "host"} ${wname} ${cname}: ${Math.round(ms)} ms wall, ${Math.round(cpu)} ms cpu\n`);
       }
     }
     return rows;
@@ -115,15 +128,15 @@ function inner(gvisor: boolean): Row[] {
 
 function print(title: string, rows: Row[]): void {
   console.log(`\n## ${title}`);
-  console.log("| workload | config | median ms | × native |");
-  console.log("|---|---|---:|---:|");
-  for (const r of rows) console.log(`| ${r.workload} | ${r.config} | ${r.ms} | ${r.ratio.toFixed(2)} |`);
+  console.log("| workload | config | wall ms (median) | wall × native | CPU ms (median) | CPU × native |");
+  console.log("|---|---|---:|---:|---:|---:|");
+  for (const r of rows) console.log(`| ${r.workload} | ${r.config} | ${r.ms} | ${r.ratio.toFixed(2)} | ${r.cpuMs} | ${r.cpuRatio.toFixed(2)} |`);
   for (const w of [...new Set(rows.map((r) => r.workload))]) {
     const get = (c: string) => rows.find((r) => r.workload === w && r.config === c)?.ms ?? NaN;
     const pr = get("(b) proot same binds");
     console.log(
-      `- ${w}: (b) shim vs strace ${(get("(b) strace same set") / get("(b) shim plan rules")).toFixed(1)}× faster, vs PRoot ${(pr / get("(b) shim plan rules")).toFixed(1)}× faster;` +
-        ` with checkDirfdPaths vs strace ${(get("(b) strace same set") / get("(b) shim plan, checkDirfdPaths")).toFixed(1)}×, vs PRoot ${(pr / get("(b) shim plan, checkDirfdPaths")).toFixed(1)}×`,
+      `- ${w} (wall): (b) shim ${(get("(b) strace same set") / get("(b) shim plan rules")).toFixed(1)}× faster than strace, ${(pr / get("(b) shim plan rules")).toFixed(1)}× faster than PRoot;` +
+        ` with checkDirfdPaths ${(get("(b) strace same set") / get("(b) shim plan, checkDirfdPaths")).toFixed(1)}× / ${(pr / get("(b) shim plan, checkDirfdPaths")).toFixed(1)}×`,
     );
   }
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 void exit_work_clear(struct exit_work *w)
@@ -192,27 +193,30 @@ void handle_entry(struct thread *t)
 		}
 		writing = (oflags & O_ACCMODE) != O_RDONLY;
 	}
-	int any = 0;
+	int any = 0, have0 = 0;
 	for (int i = 0; i < 2 && d->path[i] >= 0; i++) {
+		path[i][0] = 0;
 		if (mem_read_str(t->tid, REG_ARG(*r, d->path[i]), path[i], PATH_MAX) < 0) {
+			path[i][0] = 0;
 			if (T.debug) trace_log("%d %s: unreadable path at 0x%llx: %s", t->tid, d->name, REG_ARG(*r, d->path[i]), strerror(errno));
 			continue;
 		}
 		if (T.debug) trace_log("%d %s: %s", t->tid, d->name, path[i]);
+		if (i == 0) have0 = 1;
 		if (path[i][0] != '/') continue; /* relative: see README limits */
 		const char *p = path[i];
 		if (needs_clean(p)) { path_clean(p, clean, sizeof clean); p = clean; }
 		dec[i] = decide(t, p, is_open, writing, repl[i], PATH_MAX);
 		any |= dec[i] != D_NONE;
 	}
-	if ((t->sc == SC_readlink || t->sc == SC_readlinkat) && T.rules.n_redirects && dec[0] == D_NONE &&
+	if (have0 && (t->sc == SC_readlink || t->sc == SC_readlinkat) && T.rules.n_redirects && dec[0] == D_NONE &&
 	    !strncmp(path[0], "/proc/", 6) && (strstr(path[0], "/fd/") || strstr(path[0], "/cwd"))) {
 		/* map a redirected target back to what the program asked for (runc compares
 		 * readlink(/proc/self/fd/N) with the path it opened) */
 		t->w.readlink_buf = t->sc == SC_readlink ? 1 : 2;
 		t->want_exit = 1;
 	}
-	if (d->family & SCF_STATFS) {
+	if ((d->family & SCF_STATFS) && have0) {
 		char abs[PATH_MAX];
 		path[0][PATH_MAX - 1] = 0;
 		absolute(t, path[0], abs, sizeof abs);
@@ -267,7 +271,7 @@ void handle_entry(struct thread *t)
 
 /* st_dev of the filesystem mounted at dir; -1 when dir is not a mount point (same device
  * as its parent), so an unmounted directory never matches. */
-static int mount_dev(const char *dir, dev_t *dev)
+static int mount_dev_uncached(const char *dir, dev_t *dev)
 {
 	struct stat a, b;
 	if (stat(dir, &a) < 0) return -1;
@@ -278,6 +282,32 @@ static int mount_dev(const char *dir, dev_t *dev)
 	}
 	*dev = a.st_dev;
 	return 0;
+}
+
+/* mount_dev with a 1 s cache per directory (statfs loops would otherwise pay two stat calls per
+ * call; a FUSE mount appearing later is seen within a second). */
+static int mount_dev(const char *dir, dev_t *dev)
+{
+	static struct { const char *dir; dev_t dev; int rc; struct timespec until; } cache[16];
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	for (int i = 0; i < 16; i++) {
+		if (cache[i].dir != dir) continue;
+		if (now.tv_sec < cache[i].until.tv_sec || (now.tv_sec == cache[i].until.tv_sec && now.tv_nsec < cache[i].until.tv_nsec)) {
+			*dev = cache[i].dev;
+			return cache[i].rc;
+		}
+		break;
+	}
+	int rc = mount_dev_uncached(dir, dev);
+	int slot = 0;
+	for (int i = 0; i < 16; i++) if (cache[i].dir == dir || !cache[i].dir) { slot = i; break; }
+	cache[slot].dir = dir;
+	cache[slot].dev = rc == 0 ? *dev : 0;
+	cache[slot].rc = rc;
+	cache[slot].until = now;
+	cache[slot].until.tv_sec += 1;
+	return rc;
 }
 
 static void fix_statfs(struct thread *t)
@@ -328,7 +358,7 @@ static void fix_statfs(struct thread *t)
 	}
 }
 
-static int version_below(const char *release, const char *limit)
+int version_below(const char *release, const char *limit)
 {
 	int a = 0, b = 0, c = 0, d = 0;
 	sscanf(release, "%d.%d", &a, &b);

@@ -396,14 +396,51 @@ static void usage(void)
 	exit(64);
 }
 
+static void remove_dir_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.') continue;
+		char p[4352];
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	closedir(d);
+}
+
+/* Removes hybrid-shim.<pid>.* dirs left in an explicitly configured runtimeDir by tracers that
+ * were killed (SIGKILL leaves no chance to clean up). Only there: pids are compared, so the dir
+ * must not be shared between pid namespaces (a gVisor sandbox shares the host's /tmp over 9p,
+ * and its pid and namespace ids are not comparable with the host's). */
+static void sweep_stale(const char *base)
+{
+	DIR *d = opendir(base);
+	if (!d) return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int pid;
+		char rest[2];
+		if (sscanf(e->d_name, "hybrid-shim.%d.%1s", &pid, rest) != 2 || pid <= 0 || pid == getpid()) continue;
+		if (kill(pid, 0) == 0 || errno != ESRCH) continue;
+		char p[4352];
+		snprintf(p, sizeof p, "%s/%s", base, e->d_name);
+		remove_dir_files(p);
+		rmdir(p);
+	}
+	closedir(d);
+}
+
 /* Created on the first synthesized file (handlers.c), removed at exit. */
 void make_runtime_dir(void)
 {
 	if (T.runtime_dir) return;
 	const char *base = T.rules.runtime_dir ? T.rules.runtime_dir : getenv("TMPDIR");
 	if (!base || !*base) base = "/tmp";
+	if (T.rules.runtime_dir) sweep_stale(base);
 	char tmpl[4096];
-	snprintf(tmpl, sizeof tmpl, "%s/hybrid-shim.XXXXXX", base);
+	snprintf(tmpl, sizeof tmpl, "%s/hybrid-shim.%d.XXXXXX", base, (int)getpid());
 	if (!mkdtemp(tmpl)) { /* not fatal while tracing: the file is then not synthesized */
 		trace_log("cannot create runtime dir %s: %s", tmpl, strerror(errno));
 		return;
@@ -415,17 +452,7 @@ void make_runtime_dir(void)
 static void remove_runtime_dir(void)
 {
 	if (!T.runtime_dir) return;
-	DIR *d = opendir(T.runtime_dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d))) {
-			if (e->d_name[0] == '.') continue;
-			char p[4352];
-			snprintf(p, sizeof p, "%s/%s", T.runtime_dir, e->d_name);
-			unlink(p);
-		}
-		closedir(d);
-	}
+	remove_dir_files(T.runtime_dir);
 	rmdir(T.runtime_dir);
 	free(T.runtime_dir);
 	T.runtime_dir = NULL;
@@ -464,9 +491,16 @@ int main(int argc, char **argv)
 	for (int s = 1; s < SC_COUNT; s++)
 		if (arch_sysno[s] >= 0 && arch_sysno[s] < T.sc_by_nr_size) T.sc_by_nr[arch_sysno[s]] = (enum sc)s;
 	struct utsname u;
+	memset(&u, 0, sizeof u);
 	int major = 0, minor = 0;
 	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &major, &minor) == 2)
 		T.seccomp_first = major < 4 || (major == 4 && minor < 8);
+	/* uname override only below a release: the tracee runs on this same kernel, so when it is not
+	 * below, uname need not be trapped at all */
+	if (T.rules.uname_release && T.rules.uname_if_below && u.release[0] && !version_below(u.release, T.rules.uname_if_below)) {
+		free(T.rules.uname_release);
+		T.rules.uname_release = NULL;
+	}
 
 	struct sigaction sa = { 0 };
 	sa.sa_sigaction = forward;

@@ -74,5 +74,7 @@ pid_t thread_tgid(struct thread *t);
 char *synth_content(struct thread *t, const char *path, size_t *len);
 
 void make_runtime_dir(void);
+/* release "MAJOR.MINOR..." is below limit "MAJOR.MINOR" */
+int version_below(const char *release, const char *limit);
 void trace_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #endif

@@ -123,7 +123,8 @@ export const ShimRulesSchema = z.strictObject({
  * - `cgroup`: `/proc/{self,thread-self,<pid>}/cgroup` read `<procsDir>/<tgid>` (cgroup v2 content
  *   `0::/path\n`, written by the cgroupfs daemon), or `0::/\n` when there is none.
  * - `uname`: `uname(2)` reports `release` (only when the real release is below `ifBelow`, if given).
- * - `runtimeDir`: where the tracer keeps synthesized files while they are opened (default `$TMPDIR`).
+ * - `runtimeDir`: where the tracer keeps synthesized files while they are opened (default `$TMPDIR`);
+ *   when set, dirs of killed tracers there are swept (do not share it across pid namespaces).
  * - `checkDirfdPaths`: also stop `*at` syscalls whose dirfd is a real descriptor (default false: the
  *   seccomp filter stops them only for AT_FDCWD, so an absolute path passed with a real dirfd is not
  *   rewritten; relative ones never need to be).
@@ -209,7 +210,8 @@ export interface SandboxRulesOptions {
   unameIfBelow?: string | null;
   /** More path redirections, applied after the built-in ones (longest `from` wins). */
   extraRedirects?: Redirect[];
-  /** Where the tracer writes synthesized files while they are opened (default `$TMPDIR`). */
+  /** Where the tracer writes synthesized files while they are opened (default `$TMPDIR`); the
+   * stack should pass `<stateDir>/shim/run` so leftovers of killed tracers are swept. */
   runtimeDir?: string;
 }
 

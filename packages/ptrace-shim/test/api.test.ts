@@ -1,7 +1,7 @@
 /** spawnTraced / stop / probePtrace on the host and inside gVisor, and the tracer under valgrind. */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOST, TARGETS, run, runScenario } from "@hybrid/testbed";
 import { sandboxRules } from "../src/index.js";
 import { THREADS64, q, rulesFile, tempDir } from "./helpers.js";
@@ -22,7 +22,10 @@ interface ApiResult {
 }
 
 describe.each(TARGETS)("TypeScript API on $name", (target) => {
-  const tmp = tempDir("shim-api-");
+  let tmp: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    tmp = tempDir("shim-api-");
+  });
   afterAll(() => tmp.cleanup());
   it("spawnTraced passes exit codes and output, stop() ends commands (SIGTERM, then SIGKILL + EXITKILL), probePtrace sees seccomp", async () => {
     const r = await runScenario<ApiResult>(target, SCENARIO, [tmp.dir], { cwd: PKG, timeoutMs: 120_000 });
@@ -38,7 +41,10 @@ describe.each(TARGETS)("TypeScript API on $name", (target) => {
 });
 
 describe("the tracer under valgrind (host)", () => {
-  const tmp = tempDir("shim-valgrind-");
+  let tmp: ReturnType<typeof tempDir>;
+  beforeAll(() => {
+    tmp = tempDir("shim-valgrind-");
+  });
   afterAll(() => tmp.cleanup());
   it("runs every handler (redirect, synthesize, shadow write, statfs, uname, threads) with no memory errors or leaks", async () => {
     const dir = tmp.dir;

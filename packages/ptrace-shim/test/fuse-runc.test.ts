@@ -38,9 +38,10 @@ function makeBundle(dir: string): string {
 }
 
 describe.each(TARGETS)("statfs on a FUSE cgroup mount and runc under the shim on $name", (target) => {
-  const tmp = tempDir("shim-fuse-");
-  let out: Record<string, string> = {};
+  let tmp: ReturnType<typeof tempDir>;
+  const out: Record<string, string> = {};
   beforeAll(async () => {
+    tmp = tempDir("shim-fuse-");
     const dir = tmp.dir;
     const mnt = join(dir, "cgroup");
     const rules = rulesFile(dir, sandboxRules({ cgroupfsMount: mnt, shadowDir: join(dir, "proc-sys"), procsDir: join(dir, "procs") }));

@@ -9,6 +9,7 @@ export const SHIM = tracerPath();
 export const THREADS64 = helperPath("threads64");
 export const THREADS64_STATIC = helperPath("threads64-static");
 export const RAWSYS = helperPath("rawsys");
+export const SYSLOOP = helperPath("sysloop");
 
 /** A fresh temp dir; call cleanup() in afterAll/afterEach. */
 export function tempDir(prefix = "shim-test-"): { dir: string; cleanup(): void } {

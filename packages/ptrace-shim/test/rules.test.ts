@@ -1,7 +1,7 @@
 /** The rules schema (zod), the preset, writeRules, and the C tracer's own validation. */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TARGETS, run } from "@hybrid/testbed";
 import {
   FS_MAGIC,
@@ -18,7 +18,10 @@ import {
 } from "../src/index.js";
 import { tempDir } from "./helpers.js";
 
-const tmp = tempDir("shim-rules-");
+let tmp: ReturnType<typeof tempDir>;
+beforeAll(() => {
+  tmp = tempDir("shim-rules-");
+});
 afterAll(() => tmp.cleanup());
 
 describe("rules schema (TypeScript)", () => {

@@ -2,20 +2,23 @@
  * The tracer on real programs, on the host and inside gVisor (runsc, 9p root, no cgroups).
  * Case ids from shared/cases/log-signatures.jsonl are named where a test covers them.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TARGETS } from "@hybrid/testbed";
+import { TARGETS, run } from "@hybrid/testbed";
 import { sandboxRules, type ShimRules } from "../src/index.js";
-import { RAWSYS, THREADS64, THREADS64_STATIC, ok, q, rulesFile, sh, shimPrefix, tempDir } from "./helpers.js";
+import { RAWSYS, SHIM, SYSLOOP, THREADS64, THREADS64_STATIC, ok, q, rulesFile, sh, shimPrefix, tempDir } from "./helpers.js";
 
 describe.each(TARGETS)("ptrace-shim on $name", (target) => {
-  const tmp = tempDir();
-  const dir = tmp.dir;
+  // made in beforeAll, not at collection time, so a filtered run (-t) leaves nothing behind
+  let tmp: ReturnType<typeof tempDir>;
+  let dir = "";
   let sandbox: string; // sandboxRules preset
   let custom: string; // statfs/uname/redirect rules that differ from the real system on both targets
   let runtimeDir: string;
   beforeAll(() => {
+    tmp = tempDir();
+    dir = tmp.dir;
     runtimeDir = join(dir, "run");
     sandbox = rulesFile(
       dir,
@@ -33,6 +36,7 @@ describe.each(TARGETS)("ptrace-shim on $name", (target) => {
       runtimeDir,
     };
     custom = rulesFile(dir, rules, "custom.json");
+    rulesFile(dir, { version: 1, statfs: [{ mount: "/", type: "ext4" }], uname: { release: "5.15.0", ifBelow: "4.11" } }, "statfs-only.json");
     mkdirSync(runtimeDir, { recursive: true });
     mkdirSync(join(dir, "to", "sub"), { recursive: true });
     mkdirSync(join(dir, "procs"), { recursive: true });
@@ -48,6 +52,27 @@ describe.each(TARGETS)("ptrace-shim on $name", (target) => {
     // a rewrite that differs from the real type on both targets, by path prefix and by mount
     const r = ok(await sh(target, `${shimPrefix(custom)} sh -c 'stat -f -c %T /dev/shm; stat -f -c %T /; stat -f -c %T /proc'`)).stdout.trim().split("\n");
     expect(r).toEqual(["xfs", "btrfs", "proc"]);
+  });
+
+  it("c13: only the syscalls the rules need stop the tracee (seccomp filter), none for rules without path rewrites", async () => {
+    const log = join(dir, "c13.log");
+    const nr = { statfs: 137, fstatfs: 138, uname: 63 }; // x86_64
+    const script = `find /usr/share/doc -maxdepth 2 > /dev/null; ${q(SYSLOOP)} 50 > /dev/null; cat /etc/hostname > /dev/null`;
+    ok(await run(target, SHIM, ["--rules", custom.replace("custom.json", "statfs-only.json"), "--trace-log", log, "--", "sh", "-c", script], {
+      env: { HYBRID_SHIM_DEBUG: "1" }, cwd: dir, timeoutMs: 90_000 }));
+    const stops = readFileSync(log, "utf8").split("\n").filter((l) => / event 7 nr /.test(l)).map((l) => Number(/ nr (\d+)/.exec(l)?.[1]));
+    // uname is trapped only where the kernel reads below ifBelow (4.11): gVisor says 4.4.0
+    expect(stops).toContain(nr.statfs);
+    expect(stops.includes(nr.uname)).toBe(target.kind === "gvisor");
+    for (const n of stops) expect([nr.statfs, nr.fstatfs, nr.uname]).toContain(n);
+    expect(stops.filter((n) => n === nr.statfs).length).toBeGreaterThanOrEqual(50); // sysloop's 50 (+ find's own)
+    expect(stops.length).toBeLessThan(120); // 50 statfs (+ 50 uname) + a few: nothing else stopped
+    // with path rules every path-taking syscall relative to AT_FDCWD stops, still never read/getpid/fstat/getdents
+    const log2 = join(dir, "c13-b.log");
+    ok(await run(target, SHIM, ["--rules", sandbox, "--trace-log", log2, "--", "sh", "-c", script], { env: { HYBRID_SHIM_DEBUG: "1" }, cwd: dir, timeoutMs: 90_000 }));
+    const stops2 = new Set(readFileSync(log2, "utf8").split("\n").filter((l) => / event 7 nr /.test(l)).map((l) => Number(/ nr (\d+)/.exec(l)?.[1])));
+    for (const never of [0, 1, 3, 5, 39, 217]) expect(stops2.has(never)).toBe(false); // read write close fstat getpid getdents64
+    expect(stops2.has(257)).toBe(true); // openat
   });
 
   it("c08: cat /proc/self/mountinfo shows the root as ext4 and a cgroup2 mount at /sys/fs/cgroup", async () => {
@@ -203,6 +228,15 @@ describe.each(TARGETS)("ptrace-shim on $name", (target) => {
     const script = "stat -f -c %T /; cat /proc/sys/kernel/panic; grep -c ' - cgroup2 ' /proc/self/mountinfo";
     const out = ok(await sh(target, `${shimPrefix(sandbox, { noSeccomp: true })} sh -c ${q(script)}`)).stdout;
     expect(out).toBe(`ext2/ext3\n${readFileSync(join(dir, "proc-sys", "kernel", "panic"), "utf8").trim()}\n1`);
+  });
+
+  it("the runtime dir is removed at exit, and dirs of killed tracers in the configured runtimeDir are swept", async () => {
+    const script = `mkdir -p ${q(runtimeDir)}/hybrid-shim.999999.stale ${q(runtimeDir)}/hybrid-shim.1.alive
+      touch ${q(runtimeDir)}/hybrid-shim.999999.stale/leftover
+      ${shimPrefix(sandbox)} cat /proc/self/mountinfo > /dev/null && echo ok`;
+    expect(ok(await sh(target, script)).stdout).toBe("ok");
+    expect(readdirSync(runtimeDir)).toEqual(["hybrid-shim.1.alive"]); // pid 1 lives: kept
+    rmSync(join(runtimeDir, "hybrid-shim.1.alive"), { recursive: true });
   });
 
   it("if the tracer is killed, its tracees die with it (PTRACE_O_EXITKILL)", async () => {

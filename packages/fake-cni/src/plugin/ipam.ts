@@ -28,6 +28,28 @@ export const STALE_LOCK_MS = 60_000;
 export const LOCK_WAIT_MS = 50_000;
 const LINE_BREAK = "\r\n";
 
+/**
+ * Mutual exclusion between the threads of one process, taken before the lock file and released
+ * after it. The resident server (server.ts) installs one shared by its worker threads, so callers
+ * inside the server queue in memory instead of polling the lock file; the lock file still
+ * serialises them against other processes (the Node fallback, other servers).
+ */
+export interface InProcessMutex {
+  /** Takes the mutex for `key` (the network's state dir), waiting up to `timeoutMs`; false on timeout. */
+  acquire(key: string, timeoutMs: number): boolean;
+  /** Releases the mutex for `key`. */
+  release(key: string): void;
+  /** Suffix making this thread's private lock temp file name unique within the process. */
+  tag: string;
+}
+
+let inProcess: InProcessMutex | undefined;
+
+/** Installs (or, with `undefined`, removes) the in-process mutex used by every {@link Store}. */
+export function setInProcessMutex(m: InProcessMutex | undefined): void {
+  inProcess = m;
+}
+
 const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
 function sleep(ms: number): void {
   Atomics.wait(sleepBuf, 0, 0, ms);
@@ -69,7 +91,21 @@ export class Store {
    */
   lock(timeoutMs = LOCK_WAIT_MS): void {
     const path = `${this.dir}/${LOCK_NAME}`;
-    const mine = `${path}.${process.pid}`;
+    const mutex = inProcess;
+    if (mutex && !mutex.acquire(this.dir, timeoutMs))
+      throw new PluginError(CniErrorCode.TryAgainLater, `IPAM lock ${path} is held by another caller`);
+    try {
+      this.lockFile(path, mutex ? `${path}.${process.pid}${mutex.tag}` : `${path}.${process.pid}`, timeoutMs);
+    } catch (e) {
+      mutex?.release(this.dir);
+      throw e;
+    }
+    this.mutex = mutex;
+  }
+
+  private mutex: InProcessMutex | undefined;
+
+  private lockFile(path: string, mine: string, timeoutMs: number): void {
     try {
       writeFileSync(mine, `${process.pid}\n`, { mode: 0o644 });
     } catch (e) {
@@ -154,6 +190,9 @@ export class Store {
     } catch {
       /* already broken as stale */
     }
+    const m = this.mutex;
+    this.mutex = undefined;
+    m?.release(this.dir);
   }
 
   /** Runs `fn` under the lock. */

@@ -1,16 +1,20 @@
 /**
  * Scenario run on the host and inside gVisor (one process, one sandbox): install fake-cni into
  * temp dirs, STATUS, ADD, CHECK, GC, DEL through the built executable and the invoker, plus 20
- * parallel ADDs. Prints one JSON line with what it saw. argv[2]: the mode to configure.
+ * parallel ADDs. Prints one JSON line with what it saw. argv[2]: the mode to configure; argv[3]:
+ * `server` to start a fake-cni server for the dataDir first (the installed native client then
+ * goes through it), anything else to run without one (the client falls back to Node).
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { installFakeCni, invokeCni, probeCniMode, type CniResult } from "../../src/index.js";
+import { type CniServerHandle, installFakeCni, invokeCni, pingCniServer, probeCniMode, startCniServer, type CniResult } from "../../src/index.js";
 
 const mode = (process.argv[2] ?? "noop") as "noop" | "auto" | "veth";
 const dir = mkdtempSync(join(tmpdir(), "fake-cni-scn-"));
+const withServer = process.argv[3] === "server";
 const out: Record<string, unknown> = {};
+let server: CniServerHandle | undefined;
 try {
   out.probe = await probeCniMode();
   const dataDir = join(dir, "ipam");
@@ -22,6 +26,8 @@ try {
     hostLocalAlias: true,
   });
   out.installed = inst.files.map((f) => f.slice(dir.length));
+  out.executable = inst.executable;
+  if (withServer) server = await startCniServer({ dataDir });
   const conflist = inst.conflist;
   const netns = "/proc/self/ns/net";
   const recs = (): string[] => readdirSync(join(dataDir, "scn")).filter((n) => n.startsWith("10.")).sort();
@@ -43,11 +49,17 @@ try {
   out.parallel = { count: addrs.length, unique: new Set(addrs).size };
   await Promise.all(Array.from({ length: 20 }, (_, i) => invokeCni({ command: "DEL", conflist, binDirs, containerId: `p${i}`, netns })));
   out.afterParallelDel = recs();
+  if (server) {
+    out.served = (await pingCniServer({ socketPath: server.socketPath }))?.served;
+    await server.stop();
+    server = undefined;
+  }
   await inst.uninstall();
   out.leftAfterUninstall = readdirSync(dir);
 } catch (e) {
   out.error = String((e as Error).stack ?? e);
 } finally {
+  await server?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
 console.log(JSON.stringify(out));
