@@ -1,28 +1,55 @@
-import { execa } from "execa";
 import type { CniConfList } from "@hybrid/fake-cni";
-import { readFile, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { execa } from "execa";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { probe, type Layer } from "./types.js";
 
-/** The fake CNI plugin and its conflist, installed where the runtime reads them. */
+/**
+ * The fake CNI plugin and its conflist, installed where the runtime reads them, and the resident
+ * fake-cni server its native client hands calls to (the plugin falls back to Node without it).
+ */
 export const fakeCniLayer: Layer = {
   name: "fake-cni",
   title: "fake-cni: install the CNI plugin and conflist",
   async up(plan, ctx) {
     const p = plan.fakeCni!;
-    const { installFakeCni } = await import("@hybrid/fake-cni");
+    const { installFakeCni, startCniServer } = await import("@hybrid/fake-cni");
     const inst = await installFakeCni({ binDir: p.binDir, confDir: p.confDir, network: { ...p.network }, hostLocalAlias: true });
-    ctx.log(`installed ${inst.confFile} (${p.network.mode} mode, ${p.network.subnet})`);
-    return { files: inst.files, confFile: inst.confFile, binDir: p.binDir, confDir: p.confDir, mode: p.network.mode, dataDir: p.network.dataDir };
+    const logFile = join(plan.stateDir, "logs", "fake-cni-server.log");
+    await mkdir(dirname(logFile), { recursive: true });
+    try {
+      const srv = await startCniServer({ dataDir: p.network.dataDir, detached: true, logFile });
+      ctx.log(`installed ${inst.confFile} (${p.network.mode} mode, ${p.network.subnet}, ${inst.executable} executable); server pid ${srv.pid}`);
+      return {
+        files: inst.files,
+        confFile: inst.confFile,
+        binDir: p.binDir,
+        confDir: p.confDir,
+        mode: p.network.mode,
+        dataDir: p.network.dataDir,
+        pid: srv.pid,
+        socketPath: srv.socketPath,
+      };
+    } catch (e) {
+      await inst.uninstall();
+      throw e;
+    }
   },
   async down(data) {
-    const { uninstallFakeCni } = await import("@hybrid/fake-cni");
+    const { stopCniServer, uninstallFakeCni } = await import("@hybrid/fake-cni");
+    if (data.socketPath) await stopCniServer({ socketPath: String(data.socketPath), pid: Number(data.pid) || undefined });
     await uninstallFakeCni((data.files as string[]) ?? []);
     await rm(String(data.dataDir), { recursive: true, force: true });
     await rm(dirname(String(data.binDir)), { recursive: true, force: true });
   },
   async check(data) {
     return [
+      await probe("fake-cni", "server", async () => {
+        const { pingCniServer } = await import("@hybrid/fake-cni");
+        const pong = await pingCniServer({ socketPath: String(data.socketPath) });
+        if (!pong) throw new Error(`no fake-cni server answers on ${String(data.socketPath)}`);
+        return `server pid ${pong.pid} answering (${pong.served} calls served)`;
+      }),
       await probe("fake-cni", "ADD/DEL", async () => {
         const { invokeCni } = await import("@hybrid/fake-cni");
         const conflist = JSON.parse(await readFile(String(data.confFile), "utf8")) as CniConfList;
@@ -36,7 +63,7 @@ export const fakeCniLayer: Layer = {
           const result = (await invokeCni({ command: "ADD", ...common })) as { ips?: { address: string }[] };
           const address = result.ips?.[0]?.address;
           if (!address) throw new Error(`ADD returned no address: ${JSON.stringify(result)}`);
-          await invokeCni({ command: "DEL", ...common });
+          await invokeCni({ command: "DEL", ...common, prevResult: result });
           return `ADD gave ${address}; DEL freed it`;
         } finally {
           if (veth) await execa("ip", ["netns", "del", containerId], { reject: false });

@@ -1,6 +1,6 @@
 import { execa } from "execa";
 import { mkdir, rm } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import type { ShimPlan } from "../plan.js";
 import { probe, type Layer } from "./types.js";
 
@@ -29,13 +29,16 @@ export const ptraceShimLayer: Layer = {
   async up(plan, ctx) {
     const p: ShimPlan = plan.shim!;
     const { sandboxRules, writeRules, tracerPath } = await import("@hybrid/ptrace-shim");
-    await mkdir(dirname(p.rulesFile), { recursive: true });
+    const runtimeDir = join(dirname(p.rulesFile), "run");
+    await mkdir(runtimeDir, { recursive: true });
     const rules = sandboxRules({
       cgroupfsMount: p.cgroupfsMount,
       procsDir: p.procsDir,
       shadowDir: p.shadowDir,
       kmsgPath: p.kmsgPath,
       unameRelease: p.unameRelease,
+      // Where the tracer keeps synthesized files; a later tracer sweeps what a killed one left.
+      runtimeDir,
     });
     await writeRules(p.rulesFile, rules);
     const detail = await verify(p);
