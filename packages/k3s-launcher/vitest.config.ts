@@ -7,6 +7,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     fileParallelism: false,
-    reporters: ["default"],
+    reporters: ["default", "json"],
+    outputFile: { json: ".vitest-report.json" },
   },
 });
