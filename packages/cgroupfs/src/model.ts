@@ -280,13 +280,19 @@ export class CgroupModel {
   }
 
   /**
-   * Removes an empty group (`rmdir`).
+   * Removes an empty group (`rmdir`). Members that have exited (dead, zombie or pid reused) are
+   * dropped first, without waiting for the sampler: the kernel unlinks a task from its cgroup when it
+   * exits (cgroup_exit), so `rmdir` right after the last member died succeeds (runc delete relies on it).
    * @throws CgroupError ENOENT, EBUSY (the root, live members, or child groups: cgroup_destroy_locked)
    */
   rmdir(path: string): void {
     const g = this.group(path);
     if (!g.parent) throw new CgroupError("EBUSY", "cannot remove the root cgroup");
     if (g.children.size > 0) throw new CgroupError("EBUSY", `${g.path} has child cgroups`);
+    for (const pid of [...g.procs]) {
+      const info = this.env.processInfo(pid);
+      if (!info || info.tgid !== pid || info.starttime !== this.members.get(pid)?.starttime) this.drop(pid);
+    }
     if (g.procs.size > 0) throw new CgroupError("EBUSY", `${g.path} has live processes`);
     g.parent.children.delete(g.name);
     this.groups.delete(g.path);

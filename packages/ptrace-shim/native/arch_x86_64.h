@@ -35,6 +35,9 @@ static inline unsigned long long *arch_arg_ptr(arch_regs_t *r, int i)
 /* `syscall` is 0f 05: rewinding the ip by this much re-executes the syscall. */
 #define ARCH_SYSCALL_INSN_LEN 2
 #define ARCH_NR_MMAP __NR_mmap
+#define ARCH_NR_GETPID __NR_getpid
+#define ARCH_NR_CLONE3 435
+#define ARCH_NR_MEMFD_CREATE __NR_memfd_create
 /* utsname.release offset: struct utsname is six char[65] arrays */
 #define ARCH_UTS_RELEASE_OFF 130
 
@@ -57,5 +60,6 @@ static const int arch_sysno[SC_COUNT] = {
 	[SC_removexattr] = __NR_removexattr, [SC_lremovexattr] = __NR_lremovexattr,
 	[SC_inotify_add_watch] = __NR_inotify_add_watch,
 	[SC_statfs] = __NR_statfs, [SC_fstatfs] = __NR_fstatfs, [SC_uname] = __NR_uname,
+	[SC_bpf] = __NR_bpf, [SC_mount] = __NR_mount,
 };
 #endif

@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,11 +172,22 @@ static void absolute(struct thread *t, const char *path, char *out, size_t cap)
 	snprintf(out, cap, "%s/%s", cwd, path);
 }
 
+static void handle_bpf(struct thread *t);
+
 void handle_entry(struct thread *t)
 {
 	const struct scdesc *d = &sc_table[t->sc];
 	if (d->family & SCF_UNAME) { t->w.uname = 1; t->want_exit = 1; return; }
 	if (d->family & SCF_FSTATFS) { t->w.statfs = 1; t->want_exit = 1; return; }
+	if (d->family & SCF_BPF) { handle_bpf(t); return; }
+	if (d->family & SCF_MOUNT) {
+		/* propagation-only: one of MS_SHARED/PRIVATE/SLAVE/UNBINDABLE, optionally MS_REC/MS_SILENT,
+		 * nothing else (mount(2): "changing the propagation type of an existing mount") */
+		unsigned long long fl = REG_ARG(*regs_get(t), 3);
+		unsigned long long prop = MS_SHARED | MS_PRIVATE | MS_SLAVE | MS_UNBINDABLE;
+		if ((fl & prop) && !(fl & ~(prop | MS_REC | MS_SILENT | 0xC0ED0000ULL | 0xFFFFFFFF00000000ULL))) { t->w.mount_prop = 1; t->want_exit = 1; }
+		return;
+	}
 
 	arch_regs_t *r = regs_get(t);
 	static char path[2][PATH_MAX], clean[PATH_MAX], repl[2][PATH_MAX];
@@ -310,6 +324,35 @@ static int mount_dev(const char *dir, dev_t *dev)
 	return rc;
 }
 
+/* Index of the first statfs rule that applies to a file, or -1. orig/real: its path as the tracee
+ * named it and the path really used; devpath: a path whose stat gives the file's st_dev; cur: the
+ * real f_type. */
+static int statfs_rule_for(const char *orig, const char *real, const char *devpath, long long cur)
+{
+	int have_dev = 0;
+	dev_t dev = 0;
+	for (size_t i = 0; i < T.rules.n_statfs; i++) {
+		const struct statfs_rule *s = &T.rules.statfs[i];
+		if (s->has_from && s->from_type != (cur & 0xFFFFFFFFLL)) continue;
+		if (s->path_prefix) {
+			size_t n = strlen(s->path_prefix);
+			if (!under(orig, s->path_prefix, n) && !under(real, s->path_prefix, n)) continue;
+		}
+		if (s->mount) {
+			dev_t mdev;
+			if (!have_dev) {
+				struct stat st;
+				if (stat(devpath, &st) < 0) continue;
+				dev = st.st_dev;
+				have_dev = 1;
+			}
+			if (mount_dev(s->mount, &mdev) < 0 || mdev != dev) continue;
+		}
+		return (int)i;
+	}
+	return -1;
+}
+
 static void fix_statfs(struct thread *t)
 {
 	arch_regs_t *r = regs_get(t);
@@ -330,30 +373,110 @@ static void fix_statfs(struct thread *t)
 	}
 	long long cur = 0;
 	if (mem_read(t->tid, buf, &cur, sizeof cur) < 0) return;
-	int have_dev = 0;
-	dev_t dev = 0;
-	for (size_t i = 0; i < T.rules.n_statfs; i++) {
-		const struct statfs_rule *s = &T.rules.statfs[i];
-		if (s->has_from && s->from_type != (cur & 0xFFFFFFFFLL)) continue;
-		if (s->path_prefix) {
-			size_t n = strlen(s->path_prefix);
-			if (!under(orig, s->path_prefix, n) && !under(real, s->path_prefix, n)) continue;
+	int i = statfs_rule_for(orig, real, devpath, cur);
+	if (i < 0) return;
+	long long v = T.rules.statfs[i].ftype;
+	if (cur != v) {
+		mem_write(t->tid, buf, &v, sizeof v);
+		trace_log("%d %s: %s f_type 0x%llx -> 0x%llx", t->tid, sc_table[t->sc].name, orig, cur, v);
+	}
+}
+
+/* ---------- bpf: BPF_PROG_TYPE_CGROUP_DEVICE emulation ("bpfCgroupDevice": "emulate") ----------
+ * runc (cgroup v2) loads a device-filter program and attaches it to the container's cgroup
+ * directory fd; neither a FUSE directory nor gVisor supports that. The load becomes
+ * memfd_create(FAKE_PROG_NAME, MFD_CLOEXEC), a real fd (close/dup work) recognised later by its
+ * /proc/PID/fd link; ATTACH/DETACH of such an fd succeed (EBADF when the target is not an open
+ * fd, as the kernel checks); QUERY of BPF_CGROUP_DEVICE on a directory the statfs rules report
+ * as cgroup2 returns zero programs. Every other bpf call runs untouched. Devices are therefore
+ * not enforced (README: limits). Numbers: include/uapi/linux/bpf.h. */
+#define FAKE_PROG_NAME "hybrid-shim-bpf-cgroup-device"
+enum { BPF_PROG_LOAD_ = 5, BPF_PROG_ATTACH_ = 8, BPF_PROG_DETACH_ = 9, BPF_PROG_QUERY_ = 16,
+       BPF_PROG_TYPE_CGROUP_DEVICE_ = 15, BPF_CGROUP_DEVICE_ = 6 };
+#define CGROUP2_MAGIC 0x63677270LL
+
+static int fake_prog_fd(struct thread *t, int fd)
+{
+	char p[64], l[128];
+	snprintf(p, sizeof p, "/proc/%d/fd/%d", t->tid, fd);
+	ssize_t n = readlink(p, l, sizeof l - 1);
+	if (n <= 0) return 0;
+	l[n] = 0;
+	return !strncmp(l, "/memfd:" FAKE_PROG_NAME, strlen("/memfd:" FAKE_PROG_NAME));
+}
+
+static int fd_open(struct thread *t, int fd)
+{
+	char p[64];
+	struct stat st;
+	snprintf(p, sizeof p, "/proc/%d/fd/%d", t->tid, fd);
+	return fd >= 0 && lstat(p, &st) == 0;
+}
+
+/* the fd's file is reported as cgroup2 by the statfs rules (the emulated cgroupfs) */
+static int fd_emulated_cgroup(struct thread *t, int fd)
+{
+	char p[64], l[PATH_MAX];
+	struct statfs sf;
+	snprintf(p, sizeof p, "/proc/%d/fd/%d", t->tid, fd);
+	ssize_t n = readlink(p, l, sizeof l - 1);
+	if (n <= 0 || statfs(p, &sf) < 0) return 0;
+	l[n] = 0;
+	int i = statfs_rule_for(l, l, p, (long long)sf.f_type);
+	return i >= 0 && T.rules.statfs[i].ftype == CGROUP2_MAGIC;
+}
+
+/* the syscall becomes getpid and returns `result` at its exit */
+static void emulate_result(struct thread *t, long long result)
+{
+	arch_regs_t *r = regs_get(t);
+	REG_SYSNO(*r) = ARCH_NR_GETPID;
+	regs_dirty(t);
+	t->w.set_result = 1;
+	t->w.result = result;
+	t->want_exit = 1;
+}
+
+static void handle_bpf(struct thread *t)
+{
+	arch_regs_t *r = regs_get(t);
+	unsigned cmd = (unsigned)REG_ARG(*r, 0);
+	unsigned long long attr = REG_ARG(*r, 1);
+	unsigned long long size = REG_ARG(*r, 2) & 0xFFFFFFFFULL;
+	uint32_t a[8] = { 0 };
+	size_t n = size < sizeof a ? (size_t)size : sizeof a;
+	if (n < 12 || mem_read(t->tid, attr, a, n) < 0) return;
+	switch (cmd) {
+	case BPF_PROG_LOAD_:
+		if (a[0] != BPF_PROG_TYPE_CGROUP_DEVICE_) return;
+		if (t->scratch == 0) { exit_work_clear(&t->w); inject_mmap(t); return; }
+		if (t->scratch == ~0ULL) { trace_log("%d bpf: no scratch memory in tracee, PROG_LOAD not emulated", t->tid); return; }
+		{
+			unsigned long long name = t->scratch + 2ULL * PATH_MAX + 256;
+			if (mem_write(t->tid, name, FAKE_PROG_NAME, sizeof FAKE_PROG_NAME) < 0) return;
+			REG_SYSNO(*r) = ARCH_NR_MEMFD_CREATE;
+			regs_dirty(t);
+			set_arg(t, 0, name);
+			set_arg(t, 1, MFD_CLOEXEC);
+			t->want_exit = 1;
 		}
-		if (s->mount) {
-			dev_t mdev;
-			if (!have_dev) {
-				struct stat st;
-				if (stat(devpath, &st) < 0) continue;
-				dev = st.st_dev;
-				have_dev = 1;
-			}
-			if (mount_dev(s->mount, &mdev) < 0 || mdev != dev) continue;
+		trace_log("%d bpf emulate: PROG_LOAD CGROUP_DEVICE -> memfd", t->tid);
+		return;
+	case BPF_PROG_ATTACH_:
+	case BPF_PROG_DETACH_:
+		if (!fake_prog_fd(t, (int)a[1])) return;
+		emulate_result(t, fd_open(t, (int)a[0]) ? 0 : -EBADF);
+		trace_log("%d bpf emulate: %s target fd %d -> %lld", t->tid, cmd == BPF_PROG_ATTACH_ ? "PROG_ATTACH" : "PROG_DETACH", (int)a[0], t->w.result);
+		return;
+	case BPF_PROG_QUERY_:
+		if (a[1] != BPF_CGROUP_DEVICE_ || !fd_emulated_cgroup(t, (int)a[0])) return;
+		{
+			uint32_t zero = 0;
+			if (n >= 16) mem_write(t->tid, attr + 12, &zero, 4); /* attach_flags */
+			if (n >= 28) mem_write(t->tid, attr + 24, &zero, 4); /* prog_cnt */
 		}
-		if (cur != s->ftype) {
-			long long v = s->ftype;
-			mem_write(t->tid, buf, &v, sizeof v);
-			trace_log("%d %s: %s f_type 0x%llx -> 0x%llx", t->tid, sc_table[t->sc].name, orig, cur, v);
-		}
+		emulate_result(t, 0);
+		trace_log("%d bpf emulate: PROG_QUERY CGROUP_DEVICE target fd %d -> 0 programs", t->tid, (int)a[0]);
 		return;
 	}
 }
@@ -420,7 +543,89 @@ void handle_exit(struct thread *t)
 	if (t->w.uname && ret == 0) fix_uname(t);
 	if (t->w.readlink_buf) fix_readlink(t, ret);
 	if (t->w.unlink_path) unlink(t->w.unlink_path);
+	if (t->w.mount_prop && ret == -EINVAL) {
+		REG_RESULT(*r) = 0;
+		regs_dirty(t);
+		trace_log("%d mount: propagation change 0x%llx refused with EINVAL -> 0", t->tid, REG_ARG(*r, 3));
+	}
+	if (t->w.set_result) { REG_RESULT(*r) = (unsigned long long)t->w.result; regs_dirty(t); }
 	for (int i = 0; i < 6; i++)
 		if (t->w.restore_mask & (1u << i)) { REG_ARG(*r, i) = t->w.saved_arg[i]; regs_dirty(t); }
 	exit_work_clear(&t->w);
+}
+
+/* ---------- cgroup membership of new processes ("cgroup.procsDir" set) ----------
+ * The kernel starts a child in its forker's cgroup. The cgroupfs daemon can only infer that from
+ * /proc parentage, one sampling interval later, and cannot at all for CLONE_PARENT children (runc's
+ * nsexec stage-1 and stage-2 are CLONE_PARENT clones, so the container's init would stay in the
+ * root). At each fork/vfork/clone event the tracer therefore reads procsDir/<forker tgid> and, when
+ * the forker is in a non-root group, writes the child's pid into that group's cgroup.procs on the
+ * cgroupfs mount (the /sys/fs/cgroup redirect's target), as the kernel's fork would. Threads
+ * (CLONE_THREAD) share their process's group and are skipped. */
+/* field 4 of /proc/PID/stat; -1 if unreadable */
+static long proc_ppid(pid_t pid)
+{
+	char p[64], buf[512];
+	snprintf(p, sizeof p, "/proc/%d/stat", pid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0) return -1;
+	buf[n] = 0;
+	char *e = strrchr(buf, ')');
+	long ppid = -1;
+	if (!e || sscanf(e + 1, " %*c %ld", &ppid) != 1) return -1;
+	return ppid;
+}
+
+void cgroup_inherit(struct thread *parent, pid_t child, int is_clone)
+{
+	const struct rules *r = &T.rules;
+	if (!r->cgroup_procs_dir) return;
+	if (is_clone) { /* the forker is stopped in clone/clone3: a thread (CLONE_THREAD) keeps the group */
+		arch_regs_t *rg = regs_get(parent);
+		unsigned long long flags = REG_ARG(*rg, 0);
+		if ((long long)REG_SYSNO(*rg) == ARCH_NR_CLONE3 && mem_read(parent->tid, REG_ARG(*rg, 0), &flags, sizeof flags) < 0) return;
+		if (flags & 0x00010000ULL /* CLONE_THREAD */) return;
+	}
+	char p[PATH_MAX], line[PATH_MAX];
+	snprintf(p, sizeof p, "%s/%d", r->cgroup_procs_dir, thread_tgid(parent));
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) return; /* root group: nothing to do */
+	ssize_t n = read(fd, line, sizeof line - 1);
+	close(fd);
+	if (n < 5 || strncmp(line, "0::/", 4)) return;
+	line[n] = 0;
+	line[strcspn(line, "\n")] = 0;
+	const char *group = line + 3;
+	if (!strcmp(group, "/")) return;
+	/* The event's pid is in the tracer's pid namespace on Linux, but gVisor reports it in the
+	 * tracee's (the threads of a process in a new pid namespace come as 2, 3, ...): only trust it
+	 * when that process's parent is the forker or, for CLONE_PARENT, the forker's parent. Forks
+	 * that fail this check are left to the cgroupfs sampler's parent-based inheritance. */
+	pid_t fork_tgid = thread_tgid(parent);
+	long child_ppid = proc_ppid(child), fork_ppid = proc_ppid(fork_tgid);
+	if (child_ppid <= 0 || (child_ppid != fork_tgid && child_ppid != fork_ppid)) return;
+	snprintf(p, sizeof p, "/proc/%d/status", child);
+	FILE *f = fopen(p, "re");
+	pid_t tgid = child;
+	if (f) {
+		char l[256];
+		while (fgets(l, sizeof l, f))
+			if (!strncmp(l, "Tgid:", 5)) { tgid = atoi(l + 5); break; }
+		fclose(f);
+	}
+	if (tgid != child) return; /* a thread */
+	const char *mnt = "/sys/fs/cgroup";
+	for (size_t i = 0; i < r->n_redirects; i++)
+		if (!strcmp(r->redirects[i].from, "/sys/fs/cgroup")) { mnt = r->redirects[i].to; break; }
+	if ((size_t)snprintf(p, sizeof p, "%s%s/cgroup.procs", mnt, group) >= sizeof p) return;
+	fd = open(p, O_WRONLY | O_CLOEXEC);
+	char num[32];
+	int len = snprintf(num, sizeof num, "%d", child);
+	int ok = fd >= 0 && write(fd, num, (size_t)len) == len;
+	int e = errno;
+	if (fd >= 0) close(fd);
+	trace_log("%d fork cgroup: child %d -> %s%s%s", parent->tid, child, group, ok ? "" : ": ", ok ? "" : strerror(e));
 }

@@ -111,7 +111,7 @@ static int load_mi_list(const jv *arr, const char *where, struct mi_entry **out,
 
 int rules_load(const char *file, struct rules *r)
 {
-	static const char *const top[] = { "version", "statfs", "redirects", "procSys", "kmsg", "mountinfo", "cgroup", "uname", "runtimeDir", "checkDirfdPaths", NULL };
+	static const char *const top[] = { "version", "statfs", "redirects", "procSys", "kmsg", "mountinfo", "cgroup", "uname", "runtimeDir", "checkDirfdPaths", "bpfCgroupDevice", "mountPropagation", NULL };
 	memset(r, 0, sizeof *r);
 	g_file = file;
 	FILE *f = fopen(file, "re");
@@ -226,6 +226,16 @@ int rules_load(const char *file, struct rules *r)
 	if ((v = json_get(root, "checkDirfdPaths"))) {
 		if (want(v, JV_BOOL, "checkDirfdPaths")) goto out;
 		r->check_dirfd_paths = (int)v->num;
+	}
+	if ((v = json_get(root, "mountPropagation"))) {
+		if (want(v, JV_STR, "mountPropagation")) goto out;
+		if (!strcmp(v->str, "ignore-unsupported")) r->mount_propagation = 1;
+		else if (strcmp(v->str, "passthrough")) { bad("mountPropagation must be \"ignore-unsupported\" or \"passthrough\", not \"%s\"%s", v->str, ""); goto out; }
+	}
+	if ((v = json_get(root, "bpfCgroupDevice"))) {
+		if (want(v, JV_STR, "bpfCgroupDevice")) goto out;
+		if (!strcmp(v->str, "emulate")) r->bpf_cgroup_device = 1;
+		else if (strcmp(v->str, "passthrough")) { bad("bpfCgroupDevice must be \"emulate\" or \"passthrough\", not \"%s\"%s", v->str, ""); goto out; }
 	}
 	rc = 0;
 out:

@@ -29,6 +29,8 @@ struct rules {
 	char *uname_release, *uname_if_below;
 	char *runtime_dir;
 	int check_dirfd_paths;                          /* also stop *at syscalls with a real dirfd */
+	int mount_propagation;                          /* 1: propagation-only mount() refused with EINVAL succeeds */
+	int bpf_cgroup_device;                          /* 1: emulate BPF_PROG_TYPE_CGROUP_DEVICE load/attach/detach/query */
 };
 
 /* Loads and validates the rules file; on error prints "hybrid-shim: rules FILE: ..." and returns -1. */

@@ -58,4 +58,6 @@ const struct scdesc sc_table[SC_COUNT] = {
 	[SC_statfs]      = { "statfs", P1(0), -1, NOP, SCF_PATH | SCF_STATFS },
 	[SC_fstatfs]     = { "fstatfs", NOP, -1, NOP, SCF_FSTATFS },
 	[SC_uname]       = { "uname", NOP, -1, NOP, SCF_UNAME },
+	[SC_bpf]         = { "bpf", NOP, -1, NOP, SCF_BPF },
+	[SC_mount]       = { "mount", NOP, -1, NOP, SCF_MOUNT },
 };

@@ -22,7 +22,7 @@ enum sc {
 	SC_getxattr, SC_lgetxattr, SC_setxattr, SC_lsetxattr,
 	SC_listxattr, SC_llistxattr, SC_removexattr, SC_lremovexattr,
 	SC_inotify_add_watch,
-	SC_statfs, SC_fstatfs, SC_uname,
+	SC_statfs, SC_fstatfs, SC_uname, SC_bpf, SC_mount,
 	SC_COUNT
 };
 
@@ -32,6 +32,8 @@ enum sc {
 #define SCF_STATFS 0x04 /* statfs(path, buf): f_type rewrite at exit */
 #define SCF_FSTATFS 0x08 /* fstatfs(fd, buf) */
 #define SCF_UNAME  0x10 /* uname(buf): release rewrite at exit */
+#define SCF_BPF    0x20 /* bpf(cmd, attr, size): cgroup device program emulation */
+#define SCF_MOUNT  0x40 /* mount(src, target, type, flags, data): propagation-only changes */
 
 struct scdesc {
 	const char *name;

@@ -18,6 +18,7 @@
 #include "tracer.h"
 #include <dirent.h>
 #include <errno.h>
+#include <sys/mount.h>
 #include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -186,6 +187,8 @@ static int trapped(enum sc s)
 	if ((f & SCF_PATH) && T.path_rules) return 1;
 	if ((f & (SCF_STATFS | SCF_FSTATFS)) && T.rules.n_statfs) return 1;
 	if ((f & SCF_UNAME) && T.rules.uname_release) return 1;
+	if ((f & SCF_BPF) && T.rules.bpf_cgroup_device) return 1;
+	if ((f & SCF_MOUNT) && T.rules.mount_propagation) return 1;
 	return 0;
 }
 
@@ -201,17 +204,32 @@ static int load_filter(void)
 	for (int s = 1; s < SC_COUNT && !rc; s++) {
 		if (arch_sysno[s] < 0 || !trapped((enum sc)s)) continue;
 		const struct scdesc *d = &sc_table[s];
+		if (d->family & SCF_MOUNT) { /* only calls with a propagation flag (arg 3) */
+			static const unsigned long long bits[] = { MS_SHARED, MS_PRIVATE, MS_SLAVE, MS_UNBINDABLE };
+			for (size_t k = 0; k < 4 && !rc; k++)
+				rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), arch_sysno[s], 1, SCMP_CMP(3, SCMP_CMP_MASKED_EQ, bits[k], bits[k]));
+			continue;
+		}
+		if (d->family & SCF_BPF) { /* only the commands the cgroup device emulation looks at */
+			static const unsigned cmds[] = { 5 /* BPF_PROG_LOAD */, 8 /* BPF_PROG_ATTACH */, 9 /* BPF_PROG_DETACH */, 16 /* BPF_PROG_QUERY */ };
+			for (size_t k = 0; k < sizeof cmds / sizeof cmds[0] && !rc; k++)
+				rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), arch_sysno[s], 1, SCMP_CMP(0, SCMP_CMP_MASKED_EQ, 0xFFFFFFFFULL, cmds[k]));
+			continue;
+		}
 		if (d->dirfd[0] < 0 || T.rules.check_dirfd_paths || (d->family & ~SCF_PATH & ~SCF_OPEN)) {
 			rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), arch_sysno[s], 0);
 			continue;
 		}
-		/* *at syscalls: stop only when a path is relative to AT_FDCWD (the int dirfd is compared
-		 * on its low 32 bits). Paths relative to a real dirfd never need a rewrite: the dirfd was
-		 * itself opened through the redirect. Absolute paths given with a real dirfd are the one
-		 * case skipped (README: limits); "checkDirfdPaths": true traps those too. */
+		/* *at syscalls: stop only when the dirfd is not a real descriptor, i.e. negative as an
+		 * int (bit 31 of the low 32 bits): AT_FDCWD, or any other negative value, which the kernel
+		 * ignores for an absolute path (runc opens /sys/fs/cgroup with openat2(-1, ...)) and
+		 * refuses with EBADF for a relative one. Paths relative to a real dirfd never need a
+		 * rewrite: the dirfd was itself opened through the redirect. Absolute paths given with a
+		 * real dirfd are the one case skipped (README: limits); "checkDirfdPaths": true traps
+		 * those too. */
 		for (int k = 0; k < 2 && d->dirfd[k] >= 0 && !rc; k++)
 			rc = seccomp_rule_add(ctx, SCMP_ACT_TRACE(0), arch_sysno[s], 1,
-					      SCMP_CMP((unsigned)d->dirfd[k], SCMP_CMP_MASKED_EQ, 0xFFFFFFFFULL, (uint32_t)AT_FDCWD));
+					      SCMP_CMP((unsigned)d->dirfd[k], SCMP_CMP_MASKED_EQ, 0x80000000ULL, 0x80000000ULL));
 	}
 	if (!rc) {
 		rc = seccomp_load(ctx);
@@ -358,8 +376,10 @@ static int trace_loop(pid_t child)
 			t->skip_entry = 0;
 		} else if (event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK || event == PTRACE_EVENT_CLONE) {
 			unsigned long child_tid = 0;
-			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child_tid) == 0 && child_tid)
+			if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child_tid) == 0 && child_tid) {
 				thread_get((pid_t)child_tid);
+				cgroup_inherit(t, (pid_t)child_tid, event == PTRACE_EVENT_CLONE);
+			}
 		} else if (event == 0) {
 			inject = sig; /* signal-delivery-stop: pass the signal on */
 		}

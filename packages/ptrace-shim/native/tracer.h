@@ -20,6 +20,9 @@ struct exit_work {
 	int uname;
 	int readlink_buf;                 /* readlink of /proc/<pid>/{fd/N,cwd}: argument index of buf, 0 = none */
 	char *unlink_path;                /* synthesized file to remove once opened */
+	int mount_prop;                   /* propagation-only mount: EINVAL -> 0 at exit */
+	int set_result;                   /* emulated syscall: put `result` into the result register */
+	long long result;
 };
 
 struct thread {
@@ -69,6 +72,8 @@ void handle_entry(struct thread *t);
 void handle_exit(struct thread *t);
 void exit_work_clear(struct exit_work *w);
 pid_t thread_tgid(struct thread *t);
+/* A new process child of parent starts in parent's emulated cgroup (cgroupfs via procsDir). */
+void cgroup_inherit(struct thread *parent, pid_t child, int is_clone);
 
 /* synth.c: builds a synthesized file's content (malloc'd) or NULL if path is not synthesized */
 char *synth_content(struct thread *t, const char *path, size_t *len);

@@ -104,6 +104,8 @@ export const ShimRulesSchema = z.strictObject({
     .optional(),
   runtimeDir: AbsPath.optional(),
   checkDirfdPaths: z.boolean().optional(),
+  bpfCgroupDevice: z.enum(["emulate", "passthrough"]).optional(),
+  mountPropagation: z.enum(["ignore-unsupported", "passthrough"]).optional(),
 });
 
 /**
@@ -128,6 +130,16 @@ export const ShimRulesSchema = z.strictObject({
  * - `checkDirfdPaths`: also stop `*at` syscalls whose dirfd is a real descriptor (default false: the
  *   seccomp filter stops them only for AT_FDCWD, so an absolute path passed with a real dirfd is not
  *   rewritten; relative ones never need to be).
+ * - `bpfCgroupDevice`: `"emulate"` makes runc's cgroup v2 device controller work on the emulated
+ *   cgroupfs (and in gVisor, which has no bpf): `bpf(BPF_PROG_LOAD)` of a
+ *   `BPF_PROG_TYPE_CGROUP_DEVICE` program returns a memfd named `hybrid-shim-bpf-cgroup-device`
+ *   instead of a program, `BPF_PROG_ATTACH`/`BPF_PROG_DETACH` of such an fd succeed, and
+ *   `BPF_PROG_QUERY` (`BPF_CGROUP_DEVICE`) on a directory reported as cgroup2 returns zero programs;
+ *   other bpf calls run untouched. Device rules are then not enforced. Default `"passthrough"`.
+ * - `mountPropagation`: `"ignore-unsupported"` makes a propagation-only `mount(2)` (flags: one of
+ *   `MS_SHARED`/`MS_PRIVATE`/`MS_SLAVE`/`MS_UNBINDABLE`, optionally `MS_REC`/`MS_SILENT`) that fails
+ *   with EINVAL return 0. gVisor refuses these (runc's `mount("", "/", MS_SLAVE|MS_REC)`); it has no
+ *   mount propagation between namespaces to change anyway. Default `"passthrough"`.
  */
 export type ShimRules = z.infer<typeof ShimRulesSchema>;
 
@@ -213,6 +225,10 @@ export interface SandboxRulesOptions {
   /** Where the tracer writes synthesized files while they are opened (default `$TMPDIR`); the
    * stack should pass `<stateDir>/shim/run` so leftovers of killed tracers are swept. */
   runtimeDir?: string;
+  /** runc's cgroup v2 device programs (see {@link ShimRules} `bpfCgroupDevice`; default `"emulate"`). */
+  bpfCgroupDevice?: "emulate" | "passthrough";
+  /** Propagation-only mounts refused with EINVAL (gVisor) succeed (see {@link ShimRules} `mountPropagation`; default `"passthrough"`). */
+  mountPropagation?: "ignore-unsupported" | "passthrough";
 }
 
 /**
@@ -224,7 +240,9 @@ export interface SandboxRulesOptions {
  * - `/proc/sys` shadow, `/dev/kmsg` stand-in, `/proc/*\/cgroup` from `procsDir`;
  * - mountinfo: root shown as ext4 on `/dev/root`, the host's `/sys/fs/cgroup` tree and the real
  *   cgroupfs mount hidden, one cgroup2 mount at `/sys/fs/cgroup` (device of the cgroupfs mount);
- * - uname release `5.15.0` when the kernel reads below 4.11 (gVisor says 4.4.0).
+ * - uname release `5.15.0` when the kernel reads below 4.11 (gVisor says 4.4.0);
+ * - bpf: runc's `BPF_PROG_TYPE_CGROUP_DEVICE` program load/attach/detach/query emulated
+ *   (`bpfCgroupDevice: "emulate"`; devices are not enforced).
  */
 export function sandboxRules(opts: SandboxRulesOptions): ShimRules {
   const root = opts.rootFsType ?? "ext4";
@@ -260,6 +278,8 @@ export function sandboxRules(opts: SandboxRulesOptions): ShimRules {
     cgroup: opts.procsDir ? { procsDir: opts.procsDir } : {},
     uname: { release: opts.unameRelease ?? "5.15.0", ...(ifBelow ? { ifBelow } : {}) },
     ...(opts.runtimeDir ? { runtimeDir: opts.runtimeDir } : {}),
+    bpfCgroupDevice: opts.bpfCgroupDevice ?? "emulate",
+    ...(opts.mountPropagation === "ignore-unsupported" ? { mountPropagation: "ignore-unsupported" as const } : {}),
   });
 }
 

@@ -34,6 +34,11 @@ describe("rules schema (TypeScript)", () => {
     expect(r.mountinfo?.add?.[0]).toMatchObject({ mountPoint: "/sys/fs/cgroup", fsType: "cgroup2", like: "/var/lib/hybrid/cgroup" });
     expect(r.uname).toEqual({ release: "5.15.0", ifBelow: "4.11" });
     expect(r.kmsg).toBe("/var/lib/hybrid/shim/kmsg");
+    expect(r.bpfCgroupDevice).toBe("emulate");
+    expect(sandboxRules({ shadowDir: "/s", bpfCgroupDevice: "passthrough" }).bpfCgroupDevice).toBe("passthrough");
+    expect(() => validateRules({ version: 1, bpfCgroupDevice: "enforce" })).toThrow(/bpfCgroupDevice/);
+    expect(r.mountPropagation).toBeUndefined();
+    expect(sandboxRules({ shadowDir: "/s", mountPropagation: "ignore-unsupported" }).mountPropagation).toBe("ignore-unsupported");
     const mounted = sandboxRules({ cgroupfsMount: "/sys/fs/cgroup", shadowDir: "/s" });
     expect(mounted.redirects).toBeUndefined();
     const b = new RulesBuilder().statfs({ mount: "/", type: FS_MAGIC.xfs }).redirect("/a", "/b").procSys("/s").kmsg("/k").cgroup("/p").uname("5.15.0", "4.11").build();
@@ -92,6 +97,8 @@ describe.each(TARGETS)("the C tracer validates rules too, on $name", (target) =>
     ["redirect of /", `{"version":1,"redirects":[{"from":"/","to":"/b"}]}`, /must not be "\/"/],
     ["wrong kind", `{"version":1,"procSys":"x"}`, /procSys must be an object, got string/],
     ["empty statfs rule", `{"version":1,"statfs":[{"type":1}]}`, /needs at least one of pathPrefix, mount, fromType/],
+    ["bad mountPropagation", `{"version":1,"mountPropagation":"ignore"}`, /mountPropagation must be "ignore-unsupported" or "passthrough", not "ignore"/],
+    ["bad bpfCgroupDevice", `{"version":1,"bpfCgroupDevice":"enforce"}`, /bpfCgroupDevice must be "emulate" or "passthrough", not "enforce"/],
   ];
   it.each(cases)("rejects %s with a clear error and exit 65, running nothing", async (_name, json, message) => {
     const f = join(tmp.dir, `bad-${target.kind}-${_name.replace(/\W/g, "_")}.json`);
