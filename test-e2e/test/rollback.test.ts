@@ -47,6 +47,24 @@ describe.each([GVISOR, HOST] as Target[])("hybrid up failure paths on $name", (t
     expect(o.badConfig.stateDirLeft).toBe(false);
   });
 
+  it("after up is SIGKILLed mid-way, down still leaves no process, mount or file of the stack", () => {
+    const k = o.sigkill;
+    expect(k.layersAtKill).toBeGreaterThanOrEqual(3);
+    expect(k.downExit, k.downStderr).toBe(0);
+    expect(k.processesLeft).toEqual([]);
+    expect(k.mountsAdded).toEqual([]);
+    expect(k.stateDirLeft).toBe(false);
+  });
+
+  it("of two concurrent ups one brings the stack up and the other is refused", () => {
+    const c = o.concurrentUp;
+    expect(c.exits, c.messages).toEqual([0, 1]);
+    expect(c.messages).toMatch(/another `hybrid up` \(pid \d+\) is running/);
+    expect(c.statusExit).toBe(0);
+    expect(c.downExit).toBe(0);
+    expect(c.stateDirLeft).toBe(false);
+  });
+
   it("down and status with nothing up", () => {
     expect(o.downNothing).toBe(0);
     expect(o.statusNothing).toBe(3);

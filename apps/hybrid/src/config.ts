@@ -30,7 +30,12 @@ export const ConfigSchema = z
         /** CNI network name (the conflist `name`). */
         network: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, "a CNI network name: letters, digits, _ . -").default("hybrid"),
         /** Pod subnet in CIDR form. */
-        subnet: z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.42.0.0/24").default("10.42.0.0/24"),
+        subnet: z
+          .string()
+          .regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "an IPv4 CIDR such as 10.42.0.0/24")
+          .refine((c) => c.split("/")[0]!.split(".").every((o) => Number(o) <= 255), "each octet must be 0-255")
+          .refine((c) => Number(c.split("/")[1]) >= 8 && Number(c.split("/")[1]) <= 30, "the prefix length must be 8..30 (a /31 or /32 leaves no address for pods)")
+          .default("10.42.0.0/24"),
         /** `auto`: `veth` where a netns and veth pair can be made, else `noop`. */
         mode: z.enum(["auto", "veth", "noop"]).default("auto"),
       })
@@ -97,9 +102,12 @@ export function validateConfig(raw: unknown, file = "<inline>"): HybridConfig {
   const result = ConfigSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
-  const field = issue.path.map(String).join(".") || "(top level)";
-  const extra = issue.code === "unrecognized_keys" ? ` (${issue.keys.join(", ")})` : "";
-  throw new ConfigError(`${file}: invalid config at field "${field}": ${issue.message}${extra}`, file, field);
+  const path = issue.path.map(String);
+  // An unknown key is named by its own dotted path (`cni.subnett`), not its section's.
+  if (issue.code === "unrecognized_keys") path.push(issue.keys[0]!);
+  const field = path.join(".") || "(top level)";
+  const message = issue.code === "unrecognized_keys" ? `unknown field${issue.keys.length > 1 ? "s " + issue.keys.join(", ") : ""}` : issue.message;
+  throw new ConfigError(`${file}: invalid config at field "${field}": ${message}`, file, field);
 }
 
 /**

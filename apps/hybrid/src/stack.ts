@@ -4,17 +4,18 @@
  */
 import { Listr, type ListrTask } from "listr2";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { execa } from "execa";
+import { readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { LayerName } from "./doctor/index.js";
 import { readMountinfo } from "./doctor/probes.js";
 import { LAYERS } from "./layers/index.js";
 import type { Plan } from "./plan.js";
-import { pidAlive, removeState, writeState, type LayerRecord, type StackState } from "./state.js";
-import { plainOutput } from "./output.js";
+import { pidAlive, processDomain, removeState, writeState, type LayerRecord, type StackState } from "./state.js";
+import { CliError, plainOutput } from "./output.js";
 
 /** Files and dirs under the state dir that the stack creates (all removed by `down`). */
-const STACK_ENTRIES = ["cgroup", "cgroupfs", "cni", "shim", "runtime", "logs", "state.json", "soak-report.json"];
+const STACK_ENTRIES = ["cgroup", "cgroupfs", "cni", "shim", "runtime", "logs", "state.json", "soak-report.json", "up.lock"];
 
 function renderer() {
   return plainOutput() ? ("simple" as const) : ("default" as const);
@@ -25,10 +26,71 @@ export function statePids(state: StackState): number[] {
   return state.layers.map((l) => Number(l.data.pid)).filter((p) => Number.isInteger(p) && p > 0);
 }
 
-/** Whether a recorded stack still runs: the `up` process (while starting) or any daemon alive. */
-export function stackAlive(state: StackState): boolean {
-  if (state.status === "starting" && pidAlive(state.upPid)) return true;
-  return statePids(state).some(pidAlive);
+/**
+ * What a recorded stack is now:
+ * - `foreign`: written in another pid namespace or boot (e.g. inside a gVisor sandbox sharing this
+ *   state dir over 9p, or outside it): its pids cannot be judged from here;
+ * - `starting`: an `up` is still running;
+ * - `interrupted`: the `up` that wrote it died before finishing (e.g. SIGKILL);
+ * - `up`: finished and some recorded daemon is alive;
+ * - `stale`: finished but every recorded daemon is gone.
+ */
+export function stackCondition(state: StackState): "foreign" | "starting" | "interrupted" | "up" | "stale" {
+  if (state.domain !== undefined && state.domain !== processDomain()) return "foreign";
+  if (state.status === "starting") return pidAlive(state.upPid) ? "starting" : "interrupted";
+  return statePids(state).some(pidAlive) ? "up" : "stale";
+}
+
+/** Pids of this process and its ancestors (never swept). */
+async function selfAndAncestors(): Promise<Set<number>> {
+  const out = new Set<number>();
+  let pid = process.pid;
+  while (pid > 0 && !out.has(pid)) {
+    out.add(pid);
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+    pid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1] ?? 0);
+  }
+  return out;
+}
+
+/**
+ * The catch-all of teardown, like k3s-killall.sh: stops every process whose command line names a
+ * path under the state dir (each daemon of the stack does: mount point, rules file, config,
+ * socket) and unmounts whatever is still mounted below it, deepest first. Covers what no record
+ * names: a layer whose `up` was killed before it was recorded, or a corrupt state file.
+ * @returns what it had to stop or unmount.
+ */
+export async function sweepStateDir(stateDir: string): Promise<string[]> {
+  const done: string[] = [];
+  const spared = await selfAndAncestors();
+  const victims: number[] = [];
+  for (const e of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(e) || spared.has(Number(e))) continue;
+    const cmd = (await readFile(`/proc/${e}/cmdline`, "utf8").catch(() => "")).split("\0");
+    if (cmd.some((a) => a.includes(stateDir + "/"))) victims.push(Number(e));
+  }
+  for (const sig of ["SIGTERM", "SIGKILL"] as const) {
+    for (const pid of victims) {
+      try {
+        process.kill(pid, sig);
+        if (sig === "SIGTERM") done.push(`stopped pid ${pid}`);
+      } catch {
+        /* gone */
+      }
+    }
+    const until = Date.now() + 5000;
+    while (victims.some(pidAlive) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+  }
+  const mounts = (await readMountinfo())
+    .map((m) => m.mountPoint)
+    .filter((mp) => mp === stateDir || mp.startsWith(stateDir + "/"))
+    .sort((a, b) => b.length - a.length);
+  for (const mp of mounts) {
+    const r = await execa("fusermount", ["-uz", mp], { reject: false });
+    if (r.exitCode !== 0) await execa("umount", ["-l", mp], { reject: false });
+    done.push(`unmounted ${mp}`);
+  }
+  return done;
 }
 
 /**
@@ -42,6 +104,7 @@ export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<Sta
     version: 1,
     status: "starting",
     upPid: process.pid,
+    domain: processDomain(),
     startedAt: new Date().toISOString(),
     plan: { ...plan },
     layers: [],
@@ -85,6 +148,10 @@ export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<Sta
     process.stderr.write(`hybrid up failed: ${(error as Error).message}\nrolling back ${state.layers.length} layer(s) in reverse\n`);
     const problems = await tearDown(state);
     for (const p of problems) process.stderr.write(`rollback: ${p}\n`);
+    if (interrupted) {
+      // Exit as a shell reports death by that signal (130 for SIGINT, 143 for SIGTERM).
+      throw new CliError((error as Error).message, 128 + (interrupted === "SIGINT" ? 2 : 15), { cause: error });
+    }
     throw error;
   } finally {
     process.off("SIGINT", onSignal);
@@ -97,7 +164,7 @@ export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<Sta
  * files (the whole state dir when `up` created it). Keeps going past a failing layer.
  * @returns the problems met (empty when all went well).
  */
-export async function tearDown(state: StackState, opts: { quiet?: boolean } = {}): Promise<string[]> {
+export async function tearDown(state: StackState, opts: { quiet?: boolean; keepStateDir?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
   const plan = state.plan as Plan & { createdStateDir?: boolean };
   const reversed = [...state.layers].reverse();
@@ -117,6 +184,7 @@ export async function tearDown(state: StackState, opts: { quiet?: boolean } = {}
       .run()
       .catch(() => undefined);
   }
+  for (const d of await sweepStateDir(plan.stateDir)) if (!opts.quiet) process.stderr.write(`down: swept: ${d}\n`);
   await removeState(plan.stateDir);
   // Never delete through a mount that is still there (rm -r would walk into the FUSE tree).
   const stillMounted = (await readMountinfo()).filter((m) => m.mountPoint === plan.stateDir || m.mountPoint.startsWith(plan.stateDir + "/"));
@@ -124,10 +192,10 @@ export async function tearDown(state: StackState, opts: { quiet?: boolean } = {}
     problems.push(`still mounted: ${stillMounted.map((m) => m.mountPoint).join(", ")}; files under ${plan.stateDir} left in place`);
     return problems;
   }
-  if (plan.createdStateDir) {
+  if (plan.createdStateDir && !opts.keepStateDir) {
     await rm(plan.stateDir, { recursive: true, force: true });
   } else {
-    for (const e of STACK_ENTRIES) await rm(join(plan.stateDir, e), { recursive: true, force: true });
+    for (const e of STACK_ENTRIES) if (!(opts.keepStateDir && e === "up.lock")) await rm(join(plan.stateDir, e), { recursive: true, force: true });
   }
   if (existsSync(join(plan.stateDir, "state.json"))) problems.push("state file still present");
   return problems;

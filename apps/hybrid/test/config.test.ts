@@ -36,6 +36,15 @@ describe("config", () => {
     expect(err.message).toMatch(/cgroupfs/);
     expect(err.message).toMatch(/mountpiont/);
   });
+  it("names an unknown nested field by its dotted path", async () => {
+    const err = (await loadConfig(file("typo2.yaml", "cni:\n  subnett: 10.1.0.0/24\n")).catch((e: unknown) => e)) as ConfigError;
+    expect(err.field).toBe("cni.subnett");
+  });
+  it("rejects a subnet with no room for pods", async () => {
+    const err = (await loadConfig(file("slash31.yaml", "cni:\n  subnet: 10.42.0.0/31\n")).catch((e: unknown) => e)) as ConfigError;
+    expect(err.field).toBe("cni.subnet");
+    expect(err.message).toMatch(/prefix length/);
+  });
   it("reports unparsable YAML and missing files", async () => {
     await expect(loadConfig(file("broken.yaml", "cni: [\n"))).rejects.toThrow(/not valid YAML/);
     await expect(loadConfig(join(dir, "missing.yaml"))).rejects.toThrow(/cannot read config file/);

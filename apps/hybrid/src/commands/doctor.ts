@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { loadConfig } from "../config.js";
+import { CliError } from "../output.js";
 import { diagnoseLog } from "../diagnose.js";
 import { formatFindings, runDoctor } from "../doctor/index.js";
 
@@ -18,7 +19,13 @@ export interface DoctorOptions {
 export default async function doctor(opts: DoctorOptions): Promise<number> {
   const config = await loadConfig(opts.config);
   const findings = await runDoctor(config);
-  const diagnoses = opts.log ? diagnoseLog(await readFile(opts.log, "utf8")) : undefined;
+  let diagnoses;
+  if (opts.log) {
+    const text = await readFile(opts.log, "utf8").catch((e: Error) => {
+      throw new CliError(`--log ${opts.log}: ${e.message}`, 2, { cause: e });
+    });
+    diagnoses = diagnoseLog(text);
+  }
   if (opts.json) {
     process.stdout.write(JSON.stringify(diagnoses ? { ...findings, diagnoses } : findings, null, 2) + "\n");
   } else {

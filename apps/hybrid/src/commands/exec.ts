@@ -21,11 +21,13 @@ export interface ExecOutcome {
  * @throws CliError when the stack is not up.
  */
 export default async function exec(command: string[], opts: ExecOptions): Promise<ExecOutcome> {
-  if (!command.length) throw new CliError("usage: hybrid exec -- CMD [ARGS...]", 2);
+  if (!command.length) throw new CliError("usage: hybrid exec -- CMD [ARGS...]", 125);
   const config = await loadConfig(opts.config);
   const stateDir = resolveStateDir(opts.stateDir, config.stateDir);
   const state = await readState(stateDir);
-  if (!state) throw new CliError(`hybrid is not up (no state in ${stateDir}); run \`hybrid up\` first`);
+  // Our own failures use 125, as `env`, `timeout` and `docker run` do, so they cannot be taken for
+  // the command's exit code; a command that cannot be found or run is 127/126 (the shim's).
+  if (!state) throw new CliError(`hybrid is not up (no state in ${stateDir}); run \`hybrid up\` first`, 125);
   const shim = state.layers.find((l) => l.name === "ptrace-shim");
   let file = command[0]!;
   let args = command.slice(1);

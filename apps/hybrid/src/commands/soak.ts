@@ -42,6 +42,8 @@ export interface ProcessSoakStats {
 /** The soak's JSON report. */
 export interface SoakReport {
   passed: boolean;
+  /** The signal that cut the soak short, if one did (the report then covers the rounds run). */
+  interrupted?: string;
   startedAt: string;
   endedAt: string;
   /** Seconds asked for and actually run. */
@@ -108,7 +110,13 @@ async function logSizes(dir: string): Promise<Map<string, number>> {
  * Soaks a running stack: a probe round of every layer each interval for the duration, daemon RSS
  * and fd counts sampled each round, and the stack's logs scanned for known failure lines.
  */
-export async function runSoak(state: StackState, durationS: number, intervalS: number, onRound?: (round: number, ok: boolean) => void): Promise<SoakReport> {
+export async function runSoak(
+  state: StackState,
+  durationS: number,
+  intervalS: number,
+  onRound?: (round: number, ok: boolean) => void,
+  signal?: AbortSignal,
+): Promise<SoakReport> {
   const startedAt = new Date();
   const logsDir = join(state.plan.stateDir, "logs");
   const logStart = await logSizes(logsDir);
@@ -143,9 +151,14 @@ export async function runSoak(state: StackState, durationS: number, intervalS: n
       p.rssMaxKiB = Math.max(p.rssMaxKiB, rss);
     }
     onRound?.(rounds, results.every((r) => r.ok));
-    const next = roundStart + intervalS * 1000;
-    if (next >= deadline) break;
-    await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
+    // Rounds every interval, and a last one at the deadline: the soak lasts the whole duration.
+    if (Date.now() >= deadline || signal?.aborted) break;
+    const next = Math.min(roundStart + intervalS * 1000, deadline);
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, Math.max(0, next - Date.now()));
+      signal?.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+    });
+    if (signal?.aborted) break;
   }
   for (const p of procs) p.fdsEnd = await fdCount(p.pid);
   for (const [layer, ms] of latencies) Object.assign(stats[layer]!, { p50Ms: percentile(ms, 50), p95Ms: percentile(ms, 95), maxMs: Math.max(...ms) });
@@ -158,7 +171,8 @@ export async function runSoak(state: StackState, durationS: number, intervalS: n
   }
   const endedAt = new Date();
   return {
-    passed: failures.length === 0 && procs.every((p) => p.alive) && logDiagnoses.length === 0,
+    passed: !signal?.aborted && failures.length === 0 && procs.every((p) => p.alive) && logDiagnoses.length === 0,
+    interrupted: signal?.aborted ? String(signal.reason) : undefined,
     startedAt: startedAt.toISOString(),
     endedAt: endedAt.toISOString(),
     durationS,
@@ -180,24 +194,40 @@ export async function runSoak(state: StackState, durationS: number, intervalS: n
 export default async function soak(opts: SoakOptions): Promise<number> {
   const config = await loadConfig(opts.config);
   const stateDir = resolveStateDir(opts.stateDir, config.stateDir);
+  const durationS = parseDuration(opts.duration ?? "60m");
+  const intervalS = opts.interval ? parseDuration(opts.interval) : config.soak.interval;
+  if (durationS <= 0) throw new CliError("--duration must be positive", 2);
+  if (intervalS <= 0) throw new CliError("--interval must be positive", 2);
   const state = await readState(stateDir);
   if (!state || state.status !== "up") {
     process.stderr.write(`hybrid is not up (state in ${stateDir}); run \`hybrid up\` first\n`);
     return 3;
   }
-  const durationS = parseDuration(opts.duration ?? "60m");
-  const intervalS = opts.interval ? parseDuration(opts.interval) : config.soak.interval;
-  if (intervalS <= 0) throw new CliError("--interval must be positive", 2);
-  process.stderr.write(`hybrid soak: ${durationS}s, a probe round every ${intervalS}s\n`);
-  const report = await runSoak(state, durationS, intervalS, (n, ok) => process.stderr.write(`  round ${n}: ${ok ? "ok" : "FAILED"}\n`));
   const file = opts.report ?? join(stateDir, "soak-report.json");
+  // Fail now, not after an hour, if the report cannot be written.
+  await writeFile(file, JSON.stringify({ running: true, startedAt: new Date().toISOString() }) + "\n").catch((e: Error) => {
+    throw new CliError(`--report ${file}: ${e.message}`, 2, { cause: e });
+  });
+  process.stderr.write(`hybrid soak: ${durationS}s, a probe round every ${intervalS}s\n`);
+  const abort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => abort.abort(sig);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let report: SoakReport;
+  try {
+    report = await runSoak(state, durationS, intervalS, (n, ok) => process.stderr.write(`  round ${n}: ${ok ? "ok" : "FAILED"}\n`), abort.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
   await writeFile(file, JSON.stringify(report, null, 2) + "\n");
   if (opts.json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
   else {
-    process.stdout.write(`soak ${report.passed ? "PASSED" : "FAILED"}: ${report.rounds} rounds in ${report.elapsedS}s, ${report.failures.length} failed probe(s); report ${file}\n`);
+    process.stdout.write(`soak ${report.interrupted ? `INTERRUPTED by ${report.interrupted}` : report.passed ? "PASSED" : "FAILED"}: ${report.rounds} rounds in ${report.elapsedS}s, ${report.failures.length} failed probe(s); report ${file}\n`);
     for (const [layer, s] of Object.entries(report.layers)) process.stdout.write(`  ${layer.padEnd(12)} ${s.probes} probes, ${s.failures} failed, p50 ${s.p50Ms} ms, p95 ${s.p95Ms} ms\n`);
     for (const p of report.processes) process.stdout.write(`  ${p.layer.padEnd(12)} pid ${p.pid} ${p.alive ? "alive" : "DEAD"}, RSS ${p.rssStartKiB}→${p.rssEndKiB} KiB (max ${p.rssMaxKiB}), fds ${p.fdsStart}→${p.fdsEnd}\n`);
     for (const d of report.logDiagnoses) process.stdout.write(`  log ${d.file}:${d.lineNumber}: ${d.cause}: fix: ${d.fix}\n`);
   }
+  if (report.interrupted) return report.interrupted === "SIGINT" ? 130 : 143;
   return report.passed ? 0 : 1;
 }

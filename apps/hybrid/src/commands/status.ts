@@ -30,6 +30,13 @@ export default async function status(opts: StatusOptions): Promise<number> {
     else process.stdout.write(`hybrid is not up (no state in ${stateDir})\n`);
     return 3;
   }
+  const { stackCondition } = await import("../stack.js");
+  if (stackCondition(state) === "foreign") {
+    const msg = `hybrid: the state in ${stateDir} was written in another pid namespace or boot (${state.domain}), e.g. inside or outside a gVisor sandbox sharing this directory; its processes cannot be probed from here`;
+    if (opts.json) process.stdout.write(JSON.stringify({ up: state.status === "up", healthy: false, foreign: true, domain: state.domain, stateDir }, null, 2) + "\n");
+    else process.stdout.write(msg + "\n");
+    return 1;
+  }
   const probes = await checkStack(state);
   const healthy = state.status === "up" && probes.every((p) => p.ok);
   if (opts.json) {

@@ -72,7 +72,9 @@ export const runtimeLayer: Layer = {
         httpsPort: p.httpsPort,
         cgroupsAvailable: f.cgroup.version === "v2" || Boolean(plan.cgroupfs),
         procSysWritable: f.procSysWritable || Boolean(plan.shim),
-        overlayAvailable: f.overlay,
+        // gVisor mounts overlay itself, but containerd's overlayfs snapshotter over its 9p root is
+        // what k3s users saw fail (case c05): use the native snapshotter there.
+        overlayAvailable: f.overlay && f.sandbox !== "gvisor",
         conntrackWritable: f.procSysWritable,
       }),
       ...(p.k3sArgs ?? []),
