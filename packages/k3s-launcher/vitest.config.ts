@@ -1,13 +1,4 @@
-import { defineConfig } from "vitest/config";
+import { defineConfig, mergeConfig } from "vitest/config";
+import shared from "../../vitest.shared.js";
 
-export default defineConfig({
-  test: {
-    include: ["test/**/*.test.ts"],
-    globalSetup: ["test/global-setup.ts"],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    fileParallelism: false,
-    reporters: ["default", "json"],
-    outputFile: { json: ".vitest-report.json" },
-  },
-});
+export default mergeConfig(shared, defineConfig({ test: { globalSetup: ["test/global-setup.ts"] } }));
