@@ -1,5 +1,4 @@
-import { constants } from "node:fs";
-import { existsSync } from "node:fs";
+import { constants, existsSync, statSync } from "node:fs";
 import { mkdir, open, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfig } from "../config.js";
@@ -52,7 +51,7 @@ async function lockStateDir(stateDir: string): Promise<() => Promise<void>> {
 export default async function up(opts: UpOptions): Promise<number> {
   const config = await loadConfig(opts.config);
   const stateDir = resolveStateDir(opts.stateDir, config.stateDir);
-  if (existsSync(stateDir) && !(await import("node:fs")).statSync(stateDir).isDirectory()) {
+  if (existsSync(stateDir) && !statSync(stateDir).isDirectory()) {
     throw new CliError(`--state-dir ${stateDir} exists and is not a directory`, 2);
   }
   if (process.getuid?.() !== 0) throw new CliError("hybrid up needs root (it mounts FUSE, traces processes and starts the runtime)");

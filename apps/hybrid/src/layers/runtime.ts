@@ -11,13 +11,8 @@ import { probe, type Layer } from "./types.js";
 async function shimWrap(plan: Plan, state: { layers: { name: string; data: Record<string, unknown> }[] }): Promise<string[] | undefined> {
   const shim = state.layers.find((l) => l.name === "ptrace-shim");
   if (!shim) return undefined;
-  const { tracedArgv } = await import("@hybrid/ptrace-shim");
-  const [file, args] = tracedArgv("", [], {
-    rulesFile: String(shim.data.rulesFile),
-    traceLog: plan.shim?.traceLog,
-  });
-  // tracedArgv(cmd, args) ends with `-- cmd ...args`; keep the prefix up to and including `--`.
-  return [file, ...args.slice(0, args.lastIndexOf("--") + 1)];
+  const { tracedWrap } = await import("@hybrid/ptrace-shim");
+  return tracedWrap({ rulesFile: String(shim.data.rulesFile), traceLog: plan.shim?.traceLog });
 }
 
 /**
