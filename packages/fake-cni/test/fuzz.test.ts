@@ -36,9 +36,16 @@ function mutateJson(r: () => number): string {
     return Buffer.from(Array.from({ length: Math.floor(r() * 200) }, () => Math.floor(r() * 256))).toString("latin1");
   }
   if (kind === 2) {
-    // flip characters
+    // flip characters, but not in the `dataDir` key or its path: a mangled one would make the
+    // plugin create IPAM dirs outside the test's temp dir (or in the default /var/lib/cni/networks) (a real outcome, but litter on the machine).
     const chars = base.split("");
-    for (let i = 0; i < 1 + r() * 5; i++) chars[Math.floor(r() * chars.length)] = String.fromCharCode(32 + Math.floor(r() * 90));
+    const key = `"dataDir":${JSON.stringify(T.dir)}`;
+    const from = base.indexOf(key);
+    const protectedAt = (i: number) => from >= 0 && i >= from && i < from + key.length;
+    for (let i = 0; i < 1 + r() * 5; i++) {
+      const at = Math.floor(r() * chars.length);
+      if (!protectedAt(at)) chars[at] = String.fromCharCode(32 + Math.floor(r() * 90));
+    }
     return chars.join("");
   }
   if (kind === 3) {

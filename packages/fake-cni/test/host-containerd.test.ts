@@ -5,7 +5,7 @@
  * /opt/cni/bin are restored exactly as found (checked in afterAll).
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -54,7 +54,9 @@ function snapshot(paths: string[]): Record<string, string> {
   for (const p of paths) walk(p);
   return out;
 }
-const WATCHED = ["/etc/cni", "/opt/cni", ...DIRS.binDirs, DIRS.confDir];
+// /var/lib/cni: libcni's result cache (`results/`), created by `ctr run --cni` when missing.
+const WATCHED = ["/etc/cni", "/opt/cni", "/var/lib/cni", ...DIRS.binDirs, DIRS.confDir];
+const hadVarLibCni = existsSync("/var/lib/cni");
 let before: Record<string, string> = {};
 let iptablesBefore = "";
 const extraFiles: string[] = [];
@@ -135,6 +137,8 @@ afterAll(async () => {
     if (containerd.exitCode === null) containerd.kill("SIGKILL");
   }
   T.cleanup();
+  // libcni's cache dir is made on first use; DEL removed its entries, the empty dirs are ours to remove.
+  if (!hadVarLibCni) rmSync("/var/lib/cni", { recursive: true, force: true });
   // Left exactly as found.
   expect(snapshot(WATCHED)).toEqual(before);
   const ipt = execFileSync("iptables-save", { encoding: "utf8" }).replace(/^#.*\n/gm, "").replace(/\[\d+:\d+\]/g, "");
