@@ -1,6 +1,6 @@
 /** Helpers shared by the end-to-end scenarios (they run on the host or inside runsc). */
 import { execa } from "execa";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -51,4 +51,29 @@ export function processes(): Map<number, string> {
 export async function inGvisor(): Promise<boolean> {
   const r = await execa("dmesg", [], { reject: false });
   return /gVisor/.test(String(r.stdout));
+}
+
+/**
+ * A new network namespace held by a sleeping process (`unshare --net sleep`), for a CNI ADD in
+ * veth mode. Not `ip netns add`: iproute2's /run/netns bind mount would outlive the test.
+ */
+export async function newNetns(): Promise<{ path: string; release(): Promise<void> }> {
+  const holder = execa("unshare", ["--net", "sleep", "600"], { reject: false, stdin: "ignore" });
+  const path = `/proc/${holder.pid}/ns/net`;
+  const ours = readlinkSync("/proc/self/ns/net");
+  const current = () => {
+    try {
+      return readlinkSync(path);
+    } catch {
+      return ours;
+    }
+  };
+  for (let i = 0; i < 200 && current() === ours; i++) await new Promise((r) => setTimeout(r, 20));
+  return {
+    path,
+    async release() {
+      holder.kill("SIGKILL");
+      await holder;
+    },
+  };
 }

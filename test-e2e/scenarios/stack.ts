@@ -9,7 +9,7 @@
 import { execa } from "execa";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { hybrid, inGvisor, mountPoints, processes } from "./lib.js";
+import { hybrid, inGvisor, mountPoints, newNetns, processes } from "./lib.js";
 
 const stateDir = process.argv[2]!;
 const soakDuration = process.argv[3] ?? "1m";
@@ -48,8 +48,8 @@ if (up.exitCode === 0) {
     const config = JSON.stringify({ ...plugin, name: conflist.name, cniVersion: conflist.cniVersion });
     const veth = cni.data.mode === "veth";
     const id = `e2e-${process.pid}`;
-    if (veth) await execa("ip", ["netns", "add", id]);
-    const netns = veth ? `/var/run/netns/${id}` : `/proc/${process.pid}/ns/net`;
+    const holder = veth ? await newNetns() : undefined;
+    const netns = holder ? holder.path : `/proc/${process.pid}/ns/net`;
     const env = { CNI_CONTAINERID: id, CNI_NETNS: netns, CNI_IFNAME: "eth0", CNI_PATH: String(cni.data.binDir) };
     const exe = join(String(cni.data.binDir), String(plugin.type));
     const add = await execa(exe, [], { input: config, env: { ...env, CNI_COMMAND: "ADD" }, reject: false });
@@ -58,7 +58,7 @@ if (up.exitCode === 0) {
     const recordsAfterAdd = listRecords();
     const del = await execa(exe, [], { input: config, env: { ...env, CNI_COMMAND: "DEL" }, reject: false });
     const recordsAfterDel = listRecords();
-    if (veth) await execa("ip", ["netns", "del", id], { reject: false });
+    await holder?.release();
     let addResult: unknown = add.stdout;
     try {
       addResult = JSON.parse(String(add.stdout));

@@ -1,8 +1,18 @@
 import type { CniConfList } from "@hybrid/fake-cni";
 import { execa } from "execa";
-import { mkdir, readFile, rm } from "node:fs/promises";
+import { mkdir, readFile, readlink, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { probe, type Layer } from "./types.js";
+
+/** Waits until `unshare` has entered its new netns (the link differs from ours). */
+async function waitForNetns(nsPath: string): Promise<void> {
+  const ours = await readlink(`/proc/${process.pid}/ns/net`);
+  for (let i = 0; i < 100; i++) {
+    if ((await readlink(nsPath).catch(() => ours)) !== ours) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`no new network namespace at ${nsPath}`);
+}
 
 /**
  * The fake CNI plugin and its conflist, installed where the runtime reads them, and the resident
@@ -54,10 +64,12 @@ export const fakeCniLayer: Layer = {
         const { invokeCni } = await import("@hybrid/fake-cni");
         const conflist = JSON.parse(await readFile(String(data.confFile), "utf8")) as CniConfList;
         const containerId = `hybrid-probe-${process.pid}-${Date.now()}`;
-        let netns = `/var/run/netns/${containerId}`;
         const veth = data.mode === "veth";
-        if (veth) await execa("ip", ["netns", "add", containerId]);
-        else netns = `/proc/${process.pid}/ns/net`;
+        // A netns held by a sleeping process, not `ip netns add`: that would leave iproute2's
+        // /run/netns bind mount on the machine.
+        const holder = veth ? execa("unshare", ["--net", "sleep", "600"], { reject: false, stdin: "ignore" }) : undefined;
+        const netns = holder ? `/proc/${holder.pid}/ns/net` : `/proc/${process.pid}/ns/net`;
+        if (holder) await waitForNetns(netns);
         try {
           const common = { conflist, containerId, netns, ifname: "eth0", binDirs: [String(data.binDir)] };
           const result = (await invokeCni({ command: "ADD", ...common })) as { ips?: { address: string }[] };
@@ -66,7 +78,10 @@ export const fakeCniLayer: Layer = {
           await invokeCni({ command: "DEL", ...common, prevResult: result });
           return `ADD gave ${address}; DEL freed it`;
         } finally {
-          if (veth) await execa("ip", ["netns", "del", containerId], { reject: false });
+          if (holder) {
+            holder.kill("SIGKILL");
+            await holder;
+          }
         }
       }),
     ];
