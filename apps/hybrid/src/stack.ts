@@ -17,6 +17,14 @@ import { CliError, plainOutput } from "./output.js";
 /** Files and dirs under the state dir that the stack creates (all removed by `down`). */
 const STACK_ENTRIES = ["cgroup", "cgroupfs", "cni", "shim", "runtime", "logs", "state.json", "soak-report.json", "up.lock"];
 
+/**
+ * Removes the stack's own entries from a state dir that is not ours to delete whole.
+ * `keepLock`: leave `up.lock` (held by the `up` that is cleaning an old stack).
+ */
+export async function removeStackFiles(stateDir: string, opts: { keepLock?: boolean } = {}): Promise<void> {
+  for (const e of STACK_ENTRIES) if (!(opts.keepLock && e === "up.lock")) await rm(join(stateDir, e), { recursive: true, force: true });
+}
+
 function renderer() {
   return plainOutput() ? ("simple" as const) : ("default" as const);
 }
@@ -195,7 +203,7 @@ export async function tearDown(state: StackState, opts: { quiet?: boolean; keepS
   if (plan.createdStateDir && !opts.keepStateDir) {
     await rm(plan.stateDir, { recursive: true, force: true });
   } else {
-    for (const e of STACK_ENTRIES) if (!(opts.keepStateDir && e === "up.lock")) await rm(join(plan.stateDir, e), { recursive: true, force: true });
+    await removeStackFiles(plan.stateDir, { keepLock: opts.keepStateDir });
   }
   if (existsSync(join(plan.stateDir, "state.json"))) problems.push("state file still present");
   return problems;

@@ -111,13 +111,24 @@ export async function removeState(stateDir: string): Promise<void> {
   await rm(stateFilePath(stateDir), { force: true });
 }
 
-/** Whether a pid names a live process (signal 0). */
+/**
+ * Whether a pid names a live process: signal 0 reaches it and it is not a zombie (state Z/X in
+ * /proc/<pid>/stat: it has exited and only waits to be reaped, e.g. by a pid-1 that never reaps).
+ * Same rule as @hybrid/k3s-launcher's `isPidAlive`, kept here so the CLI's start-up does not load
+ * the launcher (and dockerode) for every command.
+ */
 export function pidAlive(pid: number | undefined): boolean {
   if (!pid || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return false;
   }
 }

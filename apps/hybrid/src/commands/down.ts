@@ -1,8 +1,8 @@
-import { rm } from "node:fs/promises";
+import { rmdir } from "node:fs/promises";
 import { loadConfig } from "../config.js";
 import { CliError } from "../output.js";
-import { stackCondition, sweepStateDir, tearDown } from "../stack.js";
-import { CorruptStateError, pidAlive, readState, removeState, resolveStateDir } from "../state.js";
+import { removeStackFiles, stackCondition, sweepStateDir, tearDown } from "../stack.js";
+import { CorruptStateError, pidAlive, readState, resolveStateDir } from "../state.js";
 
 export interface DownOptions {
   config?: string;
@@ -28,8 +28,9 @@ export default async function down(opts: DownOptions): Promise<number> {
     process.stderr.write(`${e.message}\n`);
     const swept = await sweepStateDir(stateDir);
     for (const d of swept) process.stderr.write(`down: swept: ${d}\n`);
-    await removeState(stateDir);
-    for (const entry of ["cgroup", "cgroupfs", "cni", "shim", "runtime", "logs", "up.lock"]) await rm(`${stateDir}/${entry}`, { recursive: true, force: true });
+    await removeStackFiles(stateDir);
+    await rmdir(stateDir).catch(() => undefined); // only if nothing else is in it
+
     process.stdout.write(`hybrid is down (swept by state dir, ${swept.length} item(s))\n`);
     return 0;
   }
