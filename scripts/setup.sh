@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build, run and test hybrid, as root:
-# Debian packages (gVisor's runsc, containerd, runc, FUSE, libseccomp, reference CNI plugins,
+# Debian packages (gVisor's runsc, containerd, runc, FUSE, libseccomp, libmnl, reference CNI plugins,
 # the peers the tests and benchmarks compare with), pnpm, the workspace's dependencies, and the
 # build (TypeScript and the C tracer). Safe to run again.
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(
   runsc containerd runc
   libfuse2 libfuse-dev fuse3
-  libseccomp-dev pkg-config gcc make libc6-dev
+  libseccomp-dev libmnl-dev pkg-config gcc make libc6-dev
   containernetworking-plugins iproute2 iptables
   busybox-static proot strace lxcfs valgrind hyperfine
   docker.io openssl procps util-linux kmod

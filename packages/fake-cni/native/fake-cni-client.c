@@ -15,7 +15,9 @@
  * `<directory of this executable>/fake-cni.cjs`, with the same environment (plus
  * FAKE_CNI_PROGRAM) and the same stdin (replayed through a memfd, else a pipe).
  * Failures of the client itself (stdin unreadable, out of memory, the fallback not runnable)
- * print the CNI spec's error object with code 5 (I/O failure) and exit 1.
+ * print the CNI spec's error object with code 5 (I/O failure) and exit 1. A server that takes the
+ * whole request but gives no answer within FAKE_CNI_TIMEOUT_MS (default 60000 ms; e.g. a stopped
+ * process) gets code 11 (try again later), not a fallback: it may still be running the call.
  * FAKE_CNI_DEBUG=1 writes one line to stderr saying which way the call went.
  *
  * The protocol is described in src/plugin/server.ts. Build: `make -C native` (C99 + POSIX, Linux).
@@ -30,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -40,6 +43,8 @@ extern char **environ;
 #define SOCKET_NAME "/fake-cni.sock"
 #define BUNDLE_NAME "fake-cni.cjs"
 #define CNI_IO_FAILURE 5
+#define CNI_TRY_AGAIN 11
+#define ANSWER_TIMEOUT_MS 60000 /* default; FAKE_CNI_TIMEOUT_MS overrides */
 
 static int debug;
 static char cni_version[16] = "1.1.0";
@@ -116,10 +121,10 @@ static void debugf(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Prints the CNI error object (spec section "Error") for a failure of the client and exits 1. */
-static void cni_fail(const char *msg, const char *detail)
+/* Prints the CNI error object (spec section "Error") with `code` and exits 1. */
+static void cni_fail_code(int code, const char *msg, const char *detail)
 {
-	printf("{\"cniVersion\":\"%s\",\"code\":%d,\"msg\":\"fake-cni-client: ", cni_version, CNI_IO_FAILURE);
+	printf("{\"cniVersion\":\"%s\",\"code\":%d,\"msg\":\"fake-cni-client: ", cni_version, code);
 	for (const char *s = msg; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c == '"' || c == '\\')
@@ -132,6 +137,12 @@ static void cni_fail(const char *msg, const char *detail)
 	printf("\",\"details\":\"%s\"}\n", detail);
 	fflush(stdout);
 	exit(1);
+}
+
+/* A failure of the client itself: code 5 (I/O failure). */
+static void cni_fail(const char *msg, const char *detail)
+{
+	cni_fail_code(CNI_IO_FAILURE, msg, detail);
 }
 
 /* ---- a minimal JSON reader: just enough to find ipam.dataDir and cniVersion ---- */
@@ -363,10 +374,12 @@ static const char *program_name(const char *argv0)
 }
 
 /*
- * Asks the server. Returns 0 with *status and the answer's stdout bytes in out, or -1 when no
- * server answered (then the caller falls back); *why says what failed.
+ * Asks the server, waiting at most timeout_ms for each of connect, send and the answer. Returns 0
+ * with *status and the answer's stdout bytes in out; -1 when no server took the call (then the
+ * caller falls back); -2 when a server took the whole request but did not answer in time (it may
+ * still be running it, so the caller must not run it again); *why says what failed.
  */
-static int ask_server(const char *path, const struct buf *conf, const char *prog, int *status, struct buf *out, const char **why)
+static int ask_server(const char *path, const struct buf *conf, const char *prog, long timeout_ms, int *status, struct buf *out, const char **why)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof addr.sun_path) {
@@ -379,6 +392,10 @@ static int ask_server(const char *path, const struct buf *conf, const char *prog
 		*why = strerror(errno);
 		return -1;
 	}
+	/* Bounds connect (a full backlog), sending and waiting for the answer. */
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
 		*why = strerror(errno);
 		close(fd);
@@ -398,10 +415,16 @@ static int ask_server(const char *path, const struct buf *conf, const char *prog
 	}
 	int sent = write_all(fd, req.p, req.len, 1) == 0 && shutdown(fd, SHUT_WR) == 0;
 	free(req.p);
-	if (!sent || read_all(fd, out) < 0) {
+	if (!sent) {
 		*why = strerror(errno);
 		close(fd);
 		return -1;
+	}
+	if (read_all(fd, out) < 0) {
+		int timed_out = errno == EAGAIN || errno == EWOULDBLOCK;
+		*why = strerror(errno);
+		close(fd);
+		return timed_out ? -2 : -1;
 	}
 	close(fd);
 	/* "<status>\n" */
@@ -500,7 +523,22 @@ int main(int argc, char **argv)
 	int status = 1;
 	struct buf out = { 0 };
 	const char *why = "";
-	if (ask_server(path, &conf, program_name(argv0), &status, &out, &why) < 0) {
+	long timeout_ms = ANSWER_TIMEOUT_MS;
+	const char *t = getenv("FAKE_CNI_TIMEOUT_MS");
+	if (t && *t) {
+		char *end;
+		long v = strtol(t, &end, 10);
+		if (!*end && v > 0)
+			timeout_ms = v;
+	}
+	int r = ask_server(path, &conf, program_name(argv0), timeout_ms, &status, &out, &why);
+	if (r == -2) {
+		char msg[PATH_MAX + 160];
+		snprintf(msg, sizeof msg, "the server at %s took the call but did not answer within %ld ms; try again later", path, timeout_ms);
+		debugf("server %s timed out", path);
+		cni_fail_code(CNI_TRY_AGAIN, msg, "ETIMEDOUT");
+	}
+	if (r < 0) {
 		free(out.p);
 		fallback(argv0, &conf, why); /* does not return */
 	}

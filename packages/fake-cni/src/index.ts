@@ -3,7 +3,7 @@
  * the API the hybrid CLI uses to install it, find a runtime's CNI dirs, probe the mode and run
  * plugin chains like libcni.
  */
-export { pluginPath, clientPath, installFakeCni, uninstallFakeCni, buildConflist } from "./install.js";
+export { pluginPath, clientPath, linkHelperPath, installFakeCni, uninstallFakeCni, buildConflist } from "./install.js";
 export { startCniServer, stopCniServer, pingCniServer, socketPathFor, nodeBundlePath, DEFAULT_DATA_DIR, SOCKET_NAME } from "./server-control.js";
 export type { StartCniServerOptions, CniServerHandle, CniServerInfo } from "./server-control.js";
 export type { FakeCniNetwork, CniInstallation, InstallFakeCniOptions } from "./install.js";

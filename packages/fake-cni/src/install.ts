@@ -26,6 +26,15 @@ export function clientPath(): string {
   return join(dirname(pluginPath()), "fake-cni-client");
 }
 
+/**
+ * Absolute path of veth mode's rtnetlink helper (`dist/bin/fake-cni-link`, built from
+ * native/fake-cni-link.c by `pnpm build`; needs libmnl). The plugin runs it from its own
+ * directory, so {@link installFakeCni} copies it beside the plugin. Returned whether or not it exists.
+ */
+export function linkHelperPath(): string {
+  return join(dirname(pluginPath()), "fake-cni-link");
+}
+
 /** A network served by fake-cni. Field names follow host-local's range fields and the CNI spec. */
 export interface FakeCniNetwork {
   /** Network name (CNI `name`; `^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`). Keys the IPAM records. */
@@ -66,7 +75,10 @@ export interface CniInstallation {
   files: string[];
   /** The conflist written. */
   confFile: string;
-  /** The plugin executables written (`fake-cni`, and `host-local` where aliased; with the native client also `fake-cni.cjs`). */
+  /**
+   * The executables written: `fake-cni`, and `host-local` where aliased; with the native client
+   * also `fake-cni.cjs`; when built, veth mode's helper `fake-cni-link`.
+   */
   binFiles: string[];
   /** Which executable is installed as `fake-cni`: the native client (+ `fake-cni.cjs`) or the Node bundle. */
   executable: "native" | "node";
@@ -166,8 +178,9 @@ async function mkdirs(dir: string, created: string[]): Promise<void> {
 /**
  * Installs the plugin and writes the conflist.
  * - Copies the executable (`executable`: the native client plus `fake-cni.cjs`, or the Node bundle
- *   {@link pluginPath}) to `<binDir>/fake-cni` (0755) in each bin dir; with `hostLocalAlias`
- *   also to `<binDir>/host-local` unless a different `host-local` is already there.
+ *   {@link pluginPath}) to `<binDir>/fake-cni` (0755) in each bin dir, with veth mode's helper
+ *   `fake-cni-link` ({@link linkHelperPath}) when it was built; with `hostLocalAlias` also to
+ *   `<binDir>/host-local` unless a different `host-local` is already there.
  * - Writes `<confDir>/<confFileName>` from {@link buildConflist}.
  * - Creates missing dirs (and the IPAM `dataDir`), recording them for uninstall.
  * The network is validated up front with the plugin's own config parser (the same rules ADD applies).
@@ -186,6 +199,7 @@ export async function installFakeCni(opts: InstallFakeCniOptions): Promise<CniIn
   const src = native ? clientPath() : bundle;
   // name in binDir -> source file
   const extra: [string, string][] = native ? [["fake-cni.cjs", bundle]] : [];
+  if (existsSync(linkHelperPath())) extra.push(["fake-cni-link", linkHelperPath()]);
   const net = opts.network;
   if (!net || typeof net.name !== "string" || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(net.name)) throw new Error(`installFakeCni: invalid network name ${JSON.stringify(net?.name)}`);
   if (!/^[0-9a-fA-F:.]+\/\d{1,3}$/.test(net.subnet ?? "")) throw new Error(`installFakeCni: network.subnet must be a CIDR, got ${JSON.stringify(net.subnet)}`);

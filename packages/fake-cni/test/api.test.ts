@@ -115,8 +115,15 @@ describe("installFakeCni / uninstallFakeCni", () => {
       hostLocalAlias: true,
       executable: "node", // the native client's install is tested in server.test.ts
     });
-    expect(inst.binFiles).toEqual([join(root, "bin1", "fake-cni"), join(root, "bin1", "host-local"), join(root, "bin2", "fake-cni")]);
-    for (const f of inst.binFiles) {
+    // the veth helper goes beside each plugin (the plugin runs it from its own directory)
+    expect(inst.binFiles).toEqual([
+      join(root, "bin1", "fake-cni"),
+      join(root, "bin1", "fake-cni-link"),
+      join(root, "bin1", "host-local"),
+      join(root, "bin2", "fake-cni"),
+      join(root, "bin2", "fake-cni-link"),
+    ]);
+    for (const f of inst.binFiles.filter((f) => !f.endsWith("fake-cni-link"))) {
       expect(statSync(f).mode & 0o777).toBe(0o755);
       expect(readFileSync(f).equals(readFileSync(pluginPath()))).toBe(true);
     }

@@ -6,6 +6,7 @@ import {
   type CniServerHandle,
   clientPath,
   DEFAULT_DATA_DIR,
+  linkHelperPath,
   nodeBundlePath,
   pingCniServer,
   pluginPath,
@@ -117,12 +118,13 @@ export function executableFor(via: Via): string {
   return via === "node" ? PLUGIN : CLIENT;
 }
 
-/** Copies the via's executable to `<dir>/<name>` (with fake-cni.cjs beside it for the client). */
+/** Copies the via's executable to `<dir>/<name>` (with fake-cni.cjs beside it for the client, and the veth helper), as installFakeCni does. */
 export function installExecutable(via: Via, dir: string, name: string): string {
   const target = join(dir, name);
   copyFileSync(executableFor(via), target);
   chmodSync(target, 0o755);
   if (via !== "node") copyFileSync(nodeBundlePath(), join(dir, "fake-cni.cjs"));
+  copyFileSync(linkHelperPath(), join(dir, "fake-cni-link"));
   return target;
 }
 

@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { clientPath, installFakeCni, invokeCni, pingCniServer, pluginPath, socketPathFor, startCniServer, stopCniServer } from "../src/index.js";
+import { clientPath, installFakeCni, linkHelperPath, invokeCni, pingCniServer, pluginPath, socketPathFor, startCniServer, stopCniServer } from "../src/index.js";
 import { CLIENT, netConf, runPlugin, runVia, tempDir, serveUnder } from "./helpers.js";
 
 const execFileAsync = promisify(execFile);
@@ -127,6 +127,32 @@ describe("fallback to Node", () => {
     }
   });
 
+  it("a server that takes the call but does not answer (stopped): error 11 after FAKE_CNI_TIMEOUT_MS, no fallback; resumed, it finishes the call", async () => {
+    const dataDir = join(T.dir, "stopped");
+    const srv = await startCniServer({ dataDir });
+    started.push(srv);
+    const conf = JSON.stringify(netConf(dataDir));
+    process.kill(srv.pid, "SIGSTOP");
+    try {
+      const t0 = Date.now();
+      const r = spawnSync(CLIENT, [], { input: conf, env: { ...env("ADD", "held"), PATH: process.env.PATH ?? "/usr/bin:/bin", FAKE_CNI_TIMEOUT_MS: "700", FAKE_CNI_DEBUG: "1" }, encoding: "utf8" });
+      const took = Date.now() - t0;
+      expect(r.status).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ code: 11, details: "ETIMEDOUT", msg: expect.stringContaining("did not answer within 700 ms") });
+      expect(r.stderr).toContain("timed out");
+      expect(r.stderr).not.toContain("fallback");
+      expect(took).toBeGreaterThanOrEqual(700);
+      expect(existsSync(join(dataDir, "testnet")) ? records(dataDir) : []).toEqual([]); // nobody ran it yet
+    } finally {
+      process.kill(srv.pid, "SIGCONT");
+    }
+    // the resumed server runs the queued call; the runtime's retry gets the same address
+    const again = await runVia("client+server", env("ADD", "held"), conf);
+    expect([again.route, again.code, addr(again)]).toEqual(["server", 0, "10.123.0.2/24"]);
+    expect(records(dataDir)).toEqual(["10.123.0.2"]);
+    await srv.stop();
+  });
+
   it("client errors are spec error objects: unreadable stdin, missing Node bundle", async () => {
     const d = join(T.dir, "lonely");
     mkdirSync(d, { recursive: true });
@@ -174,9 +200,10 @@ describe("installFakeCni with the native client", () => {
       hostLocalAlias: true,
     });
     expect(inst.executable).toBe("native");
-    expect(inst.binFiles.map((f) => f.slice(root.length))).toEqual(["/bin/fake-cni", "/bin/fake-cni.cjs", "/bin/host-local"]);
+    expect(inst.binFiles.map((f) => f.slice(root.length))).toEqual(["/bin/fake-cni", "/bin/fake-cni.cjs", "/bin/fake-cni-link", "/bin/host-local"]);
     expect(readFileSync(join(root, "bin", "fake-cni")).equals(readFileSync(clientPath()))).toBe(true);
     expect(readFileSync(join(root, "bin", "fake-cni.cjs")).equals(readFileSync(pluginPath()))).toBe(true);
+    expect(readFileSync(join(root, "bin", "fake-cni-link")).equals(readFileSync(linkHelperPath()))).toBe(true);
     const binDirs = [join(root, "bin")];
     const a = await invokeCni({ command: "ADD", conflist: inst.conflist, binDirs, containerId: "x", netns: "/proc/self/ns/net" });
     const srv = await startCniServer({ dataDir });
@@ -188,7 +215,7 @@ describe("installFakeCni with the native client", () => {
     expect(existsSync(root)).toBe(false);
     await expect(installFakeCni({ binDir: join(root, "b"), confDir: join(root, "n"), network: { name: "n", subnet: "10.0.0.0/24", dataDir }, executable: "rust" as "node" })).rejects.toThrow(/executable must be/);
     const node = await installFakeCni({ binDir: join(root, "b"), confDir: join(root, "n"), network: { name: "n", subnet: "10.0.0.0/24", dataDir }, executable: "node" });
-    expect([node.executable, node.binFiles.map((f) => f.slice(root.length))]).toEqual(["node", ["/b/fake-cni"]]);
+    expect([node.executable, node.binFiles.map((f) => f.slice(root.length))]).toEqual(["node", ["/b/fake-cni", "/b/fake-cni-link"]]);
     await node.uninstall();
     expect(existsSync(root)).toBe(false);
   });

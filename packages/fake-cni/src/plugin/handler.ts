@@ -49,6 +49,7 @@ function readEnv(env: CniEnv): Env {
     if (ifname.length > 15 || ifname === "." || ifname === ".." || /[/:\s]/.test(ifname))
       envError(`invalid CNI_IFNAME ${JSON.stringify(ifname)}: at most 15 characters, no '/', ':' or spaces`);
     if (command !== "DEL" && !netns) envError("CNI_NETNS is required");
+    if (/[\0-\x1f]/.test(netns)) envError(`invalid CNI_NETNS ${JSON.stringify(netns)}: control characters`);
   }
   const args = new Map<string, string>();
   const rawArgs = env.CNI_ARGS ?? "";
@@ -141,7 +142,7 @@ function requestedIps(env: Env, conf: NetConf): Ip[] {
   return out;
 }
 
-function cmdAdd(conf: NetConf, env: Env, ipamOnly: boolean): Json {
+async function cmdAdd(conf: NetConf, env: Env, ipamOnly: boolean): Promise<Json> {
   const store = new Store(conf);
   store.ensureDir();
   const want = requestedIps(env, conf);
@@ -152,8 +153,8 @@ function cmdAdd(conf: NetConf, env: Env, ipamOnly: boolean): Json {
   let mode = conf.mode;
   let hostIface: Json | undefined;
   if (mode !== "noop") {
-    if (hostVethExists(hostIf)) teardownVeth(hostIf); // a repeated ADD, or a pair left by a lost DEL
-    const r = setupVeth({
+    if (hostVethExists(hostIf)) await teardownVeth(hostIf); // a repeated ADD, or a pair left by a lost DEL
+    const r = await setupVeth({
       netns: env.netns,
       ifname: env.ifname,
       hostIf,
@@ -192,9 +193,9 @@ function mac4(ip: Ip): string {
   return ["0a", "58", ...[24, 16, 8, 0].map((s) => ((v >>> s) & 255).toString(16).padStart(2, "0"))].join(":");
 }
 
-function cmdDel(conf: NetConf, env: Env, ipamOnly: boolean): void {
+async function cmdDel(conf: NetConf, env: Env, ipamOnly: boolean): Promise<void> {
   const store = new Store(conf);
-  if (!ipamOnly) teardownVeth(hostVethName(conf.name, env.containerId, env.ifname));
+  if (!ipamOnly) await teardownVeth(hostVethName(conf.name, env.containerId, env.ifname));
   try {
     store.ensureDir();
   } catch {
@@ -203,7 +204,7 @@ function cmdDel(conf: NetConf, env: Env, ipamOnly: boolean): void {
   store.withLock(() => store.release(env.containerId, env.ifname));
 }
 
-function cmdCheck(conf: NetConf, env: Env, ipamOnly: boolean): void {
+async function cmdCheck(conf: NetConf, env: Env, ipamOnly: boolean): Promise<void> {
   if (!conf.prevResult) throw new PluginError(CniErrorCode.InvalidNetworkConfig, "CHECK needs prevResult");
   const store = new Store(conf);
   const held = new Set(store.findByAttachment(env.containerId, env.ifname).map((ip) => formatIp(ip)));
@@ -219,7 +220,7 @@ function cmdCheck(conf: NetConf, env: Env, ipamOnly: boolean): void {
   const veth = conf.mode === "veth" || (conf.mode === "auto" && hostVethExists(hostIf));
   if (!veth) return;
   if (!hostVethExists(hostIf)) throw new PluginError(CniErrorCode.CheckFailed, `host interface ${hostIf} is missing`);
-  const addrs = containerAddresses(env.netns, env.ifname);
+  const addrs = await containerAddresses(env.netns, env.ifname);
   if (!addrs) throw new PluginError(CniErrorCode.CheckFailed, `interface ${env.ifname} is missing in ${env.netns}`);
   for (const c of mine) {
     const want = formatCidr(c.ip, c.prefix);
@@ -240,7 +241,7 @@ function cmdStatus(conf: NetConf): void {
   if (i >= 0) throw new PluginError(CniErrorCode.PluginNotAvailable, `range set ${i} of network ${conf.name} has no free address`);
 }
 
-function cmdGc(conf: NetConf, ipamOnly: boolean): void {
+async function cmdGc(conf: NetConf, ipamOnly: boolean): Promise<void> {
   const store = new Store(conf);
   try {
     store.ensureDir();
@@ -248,7 +249,7 @@ function cmdGc(conf: NetConf, ipamOnly: boolean): void {
     return;
   }
   const freed = store.withLock(() => store.gc(conf.validAttachments ?? []));
-  if (!ipamOnly) for (const f of freed) teardownVeth(hostVethName(conf.name, f.id, f.ifname));
+  if (!ipamOnly) for (const f of freed) await teardownVeth(hostVethName(conf.name, f.id, f.ifname));
 }
 
 /**
@@ -256,14 +257,15 @@ function cmdGc(conf: NetConf, ipamOnly: boolean): void {
  * configuration (or a thunk reading it, called only after the environment is validated, so a bad
  * `CNI_COMMAND` never waits on stdin), `programName` the file name the plugin was run as
  * (`host-local` makes it an IPAM plugin). Never throws: failures become the spec's error object
- * (CNI spec section "Error") with exit status 1.
+ * (CNI spec section "Error") with exit status 1. Resolves once the command's work is done
+ * (veth mode: the kernel has created or deleted the pair).
  */
-export function handleCni(env: CniEnv, stdin: string | (() => string), programName: string): CniOutcome {
-  const r = run(env, typeof stdin === "string" ? () => stdin : stdin, programName);
+export async function handleCni(env: CniEnv, stdin: string | (() => string), programName: string): Promise<CniOutcome> {
+  const r = await run(env, typeof stdin === "string" ? () => stdin : stdin, programName);
   return { stdout: r.out ? `${r.out}\n` : "", exitCode: r.code };
 }
 
-function run(env: CniEnv, stdin: () => string, argv1: string): { out: string; code: number } {
+async function run(env: CniEnv, stdin: () => string, argv1: string): Promise<{ out: string; code: number }> {
   let version = "1.1.0";
   try {
     const e = readEnv(env);
@@ -293,13 +295,13 @@ function run(env: CniEnv, stdin: () => string, argv1: string): { out: string; co
     };
     switch (e.command) {
       case "ADD":
-        return { out: JSON.stringify(cmdAdd(conf, e, ipamOnly)), code: 0 };
+        return { out: JSON.stringify(await cmdAdd(conf, e, ipamOnly)), code: 0 };
       case "DEL":
-        cmdDel(conf, e, ipamOnly);
+        await cmdDel(conf, e, ipamOnly);
         return { out: "", code: 0 };
       case "CHECK":
         needs("0.4.0");
-        cmdCheck(conf, e, ipamOnly);
+        await cmdCheck(conf, e, ipamOnly);
         return { out: "", code: 0 };
       case "STATUS":
         needs("1.1.0");
@@ -307,7 +309,7 @@ function run(env: CniEnv, stdin: () => string, argv1: string): { out: string; co
         return { out: "", code: 0 };
       default:
         needs("1.1.0");
-        cmdGc(conf, ipamOnly);
+        await cmdGc(conf, ipamOnly);
         return { out: "", code: 0 };
     }
   } catch (err) {

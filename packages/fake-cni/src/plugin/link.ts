@@ -1,9 +1,13 @@
 /**
  * veth mode: a real veth pair, the container end (`CNI_IFNAME`) inside the netns at `CNI_NETNS`
- * with the allocated addresses and routes, the host end up in the plugin's netns. Uses iproute2
- * (`ip`) and util-linux (`nsenter`), as the reference plugins' netlink calls would do.
+ * with the allocated addresses and routes, the host end up in the plugin's netns — the steps of
+ * the reference `ptp` plugin. The kernel work is done over rtnetlink by `fake-cni-link`
+ * (native/fake-cni-link.c, installed beside the plugin), one helper process per thread kept for
+ * the thread's life and asked a line at a time, so a call spawns no `ip`/`nsenter`: in the resident
+ * server a veth ADD+DEL costs the kernel's own work and no process start.
  */
-import { existsSync } from "node:fs";
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 import type * as ChildProcess from "node:child_process";
 import { PluginError, CniErrorCode } from "./errors.js";
 
@@ -30,56 +34,157 @@ export function macFor(seed: string, prefix = 0x0a): string {
   return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
-/** node:child_process, loaded only when a link is touched (noop mode never pays for it: ~3 ms of start-up). */
-let cp: typeof ChildProcess | undefined;
+/** The answer to one helper request: `ok` with its payload, or the errno name and message. */
+type Answer = { ok: true; payload: string } | { ok: false; errno: string; msg: string };
 
-function run(cmd: string, args: string[], input?: string): { ok: boolean; out: string } {
-  // process.getBuiltinModule exists from Node 20.16; the CommonJS bundle falls back to require.
-  cp ??= (process.getBuiltinModule?.("node:child_process") as typeof ChildProcess | undefined) ?? (require("node:child_process") as typeof ChildProcess);
-  const r = cp.spawnSync(cmd, args, { input, encoding: "utf8", stdio: ["pipe", "pipe", "pipe"], timeout: 10_000 });
-  if (r.error) return { ok: false, out: String((r.error as NodeJS.ErrnoException).message) };
-  return { ok: r.status === 0, out: `${r.stdout ?? ""}${r.stderr ?? ""}`.trim() };
+/** Longest a helper request may take before the helper is killed (ms). */
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/**
+ * The `fake-cni-link` executable beside the running plugin bundle (`process.argv[1]`, symlinks
+ * resolved): `<binDir>/fake-cni-link` when installed, `dist/bin/fake-cni-link` in the tree.
+ */
+export function linkHelperPath(): string {
+  let self = process.argv[1] ?? "";
+  try {
+    self = realpathSync(self);
+  } catch {
+    /* keep as given */
+  }
+  return join(dirname(self), "fake-cni-link");
+}
+
+/**
+ * One `fake-cni-link` child, started on the first request and kept; requests go one line each
+ * and are answered in order (protocol in native/fake-cni-link.c). A child that dies or times out
+ * fails its pending requests and is replaced on the next one.
+ */
+class LinkHelper {
+  private child: ChildProcess.ChildProcess | undefined;
+  private waiting: ((a: Answer) => void)[] = [];
+  private buffered = "";
+
+  private start(): ChildProcess.ChildProcess | Answer {
+    const path = linkHelperPath();
+    if (!existsSync(path)) return { ok: false, errno: "ENOENT", msg: `veth mode needs ${path} (built from native/fake-cni-link.c by pnpm build; libmnl)` };
+    // node:child_process loaded only when a link is touched: noop mode never pays for it.
+    const cp = (process.getBuiltinModule?.("node:child_process") as typeof ChildProcess | undefined) ?? (require("node:child_process") as typeof ChildProcess);
+    const child = cp.spawn(path, [], { stdio: ["pipe", "pipe", "ignore"] });
+    const failAll = (msg: string): void => {
+      if (this.child === child) this.child = undefined;
+      for (const w of this.waiting.splice(0)) w({ ok: false, errno: "EIO", msg });
+    };
+    child.on("error", (e) => failAll(`fake-cni-link: ${e.message}`));
+    child.on("exit", (code, sig) => failAll(`fake-cni-link exited (${sig ?? code})`));
+    child.stdin!.on("error", () => undefined);
+    child.stdout!.setEncoding("utf8");
+    child.stdout!.on("data", (s: string) => {
+      this.buffered += s;
+      for (let nl = this.buffered.indexOf("\n"); nl >= 0; nl = this.buffered.indexOf("\n")) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        const [status, a = "", b = ""] = line.split("\t");
+        this.waiting.shift()?.(status === "ok" ? { ok: true, payload: a } : { ok: false, errno: a || "EIO", msg: b || line });
+      }
+    });
+    this.child = child;
+    this.buffered = "";
+    return child;
+  }
+
+  /** Sends one request (its fields; none may hold a TAB or newline) and waits for its answer. */
+  request(fields: string[]): Promise<Answer> {
+    const bad = fields.find((f) => /[\t\n\r\0]/.test(f));
+    if (bad !== undefined) return Promise.resolve({ ok: false, errno: "EINVAL", msg: `control character in ${JSON.stringify(bad)}` });
+    const child = this.child ?? this.start();
+    if ("ok" in child) return Promise.resolve(child);
+    return new Promise<Answer>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill("SIGKILL"); // its exit fails this and every later waiter
+      }, REQUEST_TIMEOUT_MS);
+      this.waiting.push((a) => {
+        clearTimeout(timer);
+        resolve(a);
+      });
+      child.stdin!.write(`${fields.join("\t")}\n`);
+    });
+  }
+
+  /**
+   * Closes the child's stdin (it exits on EOF) and resolves once it has exited and been reaped, so
+   * no zombie is left for init; SIGKILL after `graceMs`.
+   */
+  close(graceMs = 2_000): Promise<void> {
+    const c = this.child;
+    this.child = undefined;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => c.kill("SIGKILL"), graceMs);
+      c.once("exit", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      c.stdin?.end();
+    });
+  }
+}
+
+const helper = new LinkHelper();
+
+/** Ends this thread's helper process and waits for it (the one-shot executable calls it before exiting). */
+export function closeLinkHelper(): Promise<void> {
+  return helper.close();
 }
 
 /** What a veth setup needs. */
 export interface VethSpec {
+  /** Path of the container's netns file (`CNI_NETNS`). */
   netns: string;
+  /** Container-side name (`CNI_IFNAME`). */
   ifname: string;
+  /** Host-side name ({@link hostVethName}). */
   hostIf: string;
+  /** MTU of both ends, bytes (68..65535). */
   mtu: number;
   containerMac: string;
   hostMac: string;
   /** `addr/prefix` of each address for the container interface. */
   addresses: string[];
+  /** Routes in the container's main table; without `gw` a link-scope route. */
   routes: { dst: string; gw?: string }[];
 }
 
 /**
- * Creates the pair and configures the container end.
- * @returns `unsupported: true` when the kernel/sandbox cannot make veth pairs (gVisor answers
- *   `Command "add" is unknown`/EOPNOTSUPP), so auto mode can fall back to noop.
- * @throws PluginError 102 on other failures (the pair is removed again).
+ * errnos that mean "this kernel or sandbox cannot make veth pairs here" when the netns file is
+ * opened or entered or the pair created: gVisor answers RTM_NEWLINK of kind veth with EOPNOTSUPP
+ * and opening a bind-mounted netns file with ELOOP; without CAP_NET_ADMIN/CAP_SYS_ADMIN, EPERM.
  */
-export function setupVeth(spec: VethSpec): { ok: true } | { ok: false; unsupported: boolean; msg: string } {
-  const add = run("ip", [
-    "link", "add", spec.hostIf, "up", "mtu", String(spec.mtu), "address", spec.hostMac,
-    "type", "veth", "peer", "name", spec.ifname, "mtu", String(spec.mtu), "address", spec.containerMac, "netns", spec.netns,
+const UNSUPPORTED = new Set(["EOPNOTSUPP", "ENOSYS", "EPERM", "EAFNOSUPPORT", "EPROTONOSUPPORT", "ELOOP"]);
+const CREATION_STEPS = ["RTM_NEWLINK veth", "open netns", "setns", "netlink socket"];
+
+/**
+ * Creates the pair and configures the container end (RTM_NEWLINK veth with the peer in the
+ * netns, then RTM_NEWADDR, link up, RTM_NEWROUTE inside it). On failure nothing is left.
+ * @returns `unsupported: true` when veth pairs cannot be made here (gVisor, no CAP_NET_ADMIN, no
+ *   helper built), so `auto` mode can fall back to noop; else the helper's errno and step.
+ */
+export async function setupVeth(spec: VethSpec): Promise<{ ok: true } | { ok: false; unsupported: boolean; msg: string }> {
+  const list = (xs: string[]): string => (xs.length ? xs.join(",") : "-");
+  const a = await helper.request([
+    "add",
+    spec.netns,
+    spec.ifname,
+    spec.hostIf,
+    String(spec.mtu),
+    spec.containerMac,
+    spec.hostMac,
+    list(spec.addresses),
+    list(spec.routes.map((r) => (r.gw ? `${r.dst}@${r.gw}` : r.dst))),
   ]);
-  if (!add.ok) {
-    const unsupported = /unknown|not supported|Operation not permitted|ENOENT|spawnSync ip/i.test(add.out);
-    return { ok: false, unsupported, msg: `ip link add ${spec.hostIf}: ${add.out}` };
-  }
-  const batch = [
-    ...spec.addresses.map((a) => `addr add ${a} dev ${spec.ifname}${a.includes(":") ? " nodad" : ""}`),
-    `link set ${spec.ifname} up`,
-    ...spec.routes.map((r) => `route add ${r.dst}${r.gw ? ` via ${r.gw}` : ""} dev ${spec.ifname}`),
-  ].join("\n");
-  const conf = run("nsenter", [`--net=${spec.netns}`, "ip", "-batch", "-"], `${batch}\n`);
-  if (!conf.ok) {
-    run("ip", ["link", "del", spec.hostIf]);
-    return { ok: false, unsupported: false, msg: `configuring ${spec.ifname} in ${spec.netns}: ${conf.out}` };
-  }
-  return { ok: true };
+  if (a.ok) return { ok: true };
+  const noHelper = a.errno === "ENOENT" && a.msg.startsWith("veth mode needs");
+  const unsupported = noHelper || (UNSUPPORTED.has(a.errno) && CREATION_STEPS.some((s) => a.msg.startsWith(s)));
+  return { ok: false, unsupported, msg: `${a.errno}: ${a.msg}` };
 }
 
 /** True when the host end of an attachment exists in the plugin's netns. */
@@ -87,30 +192,31 @@ export function hostVethExists(hostIf: string): boolean {
   return existsSync(`/sys/class/net/${hostIf}`);
 }
 
-/** Deletes the pair through its host end (which removes the container end too). Missing is fine. */
-export function teardownVeth(hostIf: string): void {
+/**
+ * Deletes the pair through its host end (RTM_DELLINK; the container end goes with it). Missing is
+ * fine. The kernel answers after its RCU barrier for the unregistered device (~15-30 ms).
+ * @throws PluginError 102 when the link stays (after 3 tries 50/100/150 ms apart: the peer's
+ *   netns may be being torn down at that moment).
+ */
+export async function teardownVeth(hostIf: string): Promise<void> {
   let last = "";
   for (let attempt = 0; attempt < 3; attempt++) {
     if (!hostVethExists(hostIf)) return;
-    const r = run("ip", ["link", "del", hostIf]);
-    if (r.ok || !hostVethExists(hostIf)) return;
-    last = r.out; // e.g. the peer's netns is being torn down right now: try again shortly
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50 * (attempt + 1));
+    const a = await helper.request(["del", hostIf]);
+    if (a.ok || !hostVethExists(hostIf)) return;
+    last = `${a.errno}: ${a.msg}`;
+    await new Promise((r) => setTimeout(r, 50 * (attempt + 1)));
   }
   throw new PluginError(CniErrorCode.LinkSetupFailed, `cannot delete ${hostIf}: ${last}`);
 }
 
 /**
- * Reads the container interface's addresses (CHECK).
- * @returns the `addr/prefix` list, or undefined when the interface or netns is missing.
+ * Reads the container interface's addresses (CHECK), RTM_GETADDR inside the netns.
+ * @returns the `addr/prefix` list (link-local ones included), or undefined when the interface or
+ *   netns is missing.
  */
-export function containerAddresses(netns: string, ifname: string): string[] | undefined {
-  const r = run("nsenter", [`--net=${netns}`, "ip", "-j", "addr", "show", "dev", ifname]);
-  if (!r.ok) return undefined;
-  try {
-    const parsed = JSON.parse(r.out) as { addr_info?: { local: string; prefixlen: number }[] }[];
-    return (parsed[0]?.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
-  } catch {
-    return undefined;
-  }
+export async function containerAddresses(netns: string, ifname: string): Promise<string[] | undefined> {
+  const a = await helper.request(["addrs", netns, ifname]);
+  if (!a.ok) return undefined;
+  return a.payload ? a.payload.split(",") : [];
 }

@@ -12,6 +12,7 @@ import { readFileSync, writeSync } from "node:fs";
 import { isMainThread } from "node:worker_threads";
 import { CniErrorCode, PluginError } from "./errors.js";
 import { handleCni } from "./handler.js";
+import { closeLinkHelper } from "./link.js";
 import { runServerFromArgv, runWorker } from "./server.js";
 
 function readStdin(): string {
@@ -42,7 +43,9 @@ if (!isMainThread) {
   runServerFromArgv(process.argv.slice(3));
 } else {
   const program = process.env.FAKE_CNI_PROGRAM || (process.argv[1] ?? "");
-  const r = handleCni(process.env, readStdin, program);
-  if (r.stdout) writeAll(r.stdout);
-  process.exitCode = r.exitCode;
+  void handleCni(process.env, readStdin, program).then(async (r) => {
+    if (r.stdout) writeAll(r.stdout);
+    process.exitCode = r.exitCode;
+    await closeLinkHelper();
+  });
 }

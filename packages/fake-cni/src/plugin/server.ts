@@ -11,9 +11,9 @@
  * (`host-local` → IPAM-only). `FAKE_CNI_CONTROL=ping|stop` makes a control request, answered
  * `0\n{"pid":n,"served":requests so far}`; `stop` then shuts the server down.
  *
- * Concurrency: requests run in a pool of worker threads (each a copy of this bundle), so a slow
- * veth ADD (ip/nsenter spawns) does not hold up the others. IPAM changes stay serialised: the
- * workers share an in-process mutex per state dir ({@link setInProcessMutex}, an Int32 slot per
+ * Concurrency: requests run in a pool of worker threads (each a copy of this bundle, with its own
+ * fake-cni-link helper for veth mode), so a veth DEL waiting on the kernel does not hold up the
+ * others. IPAM changes stay serialised: the workers share an in-process mutex per state dir ({@link setInProcessMutex}, an Int32 slot per
  * dir hash in a SharedArrayBuffer holding the owner's threadId), taken before the cross-process
  * lock file, which still orders them against the Node fallback and other servers. A worker that
  * dies releases its slots and is replaced; its request's connection is closed unanswered, and the
@@ -22,7 +22,7 @@
  * Start-up prints one JSON line on stdout — `{"ready":true,"pid":n,"socketPath":p}` or
  * `{"error":msg}` — for startCniServer(). SIGTERM/SIGINT (or a `stop` request, or the end of stdin
  * with `--exit-with-stdin`) stop accepting, let running requests finish (≤ 10 s), remove the
- * socket if it is still ours, and exit 0.
+ * socket if it is still ours, end each worker's veth helper (waiting for it), and exit 0.
  */
 import type * as Net from "node:net";
 import type * as WorkerThreads from "node:worker_threads";
@@ -30,7 +30,7 @@ import { chmodSync, mkdirSync, statSync, unlinkSync } from "node:fs";
 import { dirname } from "node:path";
 import { handleCni, type CniEnv } from "./handler.js";
 import { setInProcessMutex } from "./ipam.js";
-import { fnv1a } from "./link.js";
+import { closeLinkHelper, fnv1a } from "./link.js";
 
 /** Protocol magic of request version 1. */
 export const MAGIC = "FCNI1\n";
@@ -103,8 +103,14 @@ export function runWorker(): void {
       Atomics.notify(slots, i, 1);
     },
   });
-  parentPort!.on("message", (job: Job) => {
-    const r = handleCni(job.env, job.stdin, job.program);
+  parentPort!.on("message", async (job: Job | "close") => {
+    if (job === "close") {
+      // server shutdown: end this worker's veth helper and reap it before the thread is terminated
+      await closeLinkHelper();
+      parentPort!.postMessage("closed");
+      return;
+    }
+    const r = await handleCni(job.env, job.stdin, job.program);
     parentPort!.postMessage({ id: job.id, stdout: r.stdout, exitCode: r.exitCode } satisfies Done);
   });
 }
@@ -164,7 +170,8 @@ async function serve(socketPath: string, nWorkers: number, exitWithStdin: boolea
   };
   const spawnWorker = (): void => {
     const w = new Worker(bundle, { workerData: { slots }, stdout: false, stderr: false });
-    w.on("message", (d: Done) => {
+    w.on("message", (d: Done | "closed") => {
+      if (d === "closed") return; // answered by shutdown's own listener
       busy.delete(w);
       pending.get(d.id)?.(d);
       pending.delete(d.id);
@@ -264,7 +271,21 @@ async function serve(socketPath: string, nWorkers: number, exitWithStdin: boolea
       /* gone */
     }
     for (const s of open) s.destroy();
-    for (const w of [...idle, ...busy.keys()]) await w.terminate();
+    await Promise.all(
+      [...idle, ...busy.keys()].map(async (w) => {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 3_000);
+          w.on("message", (m) => {
+            if (m === "closed") {
+              clearTimeout(t);
+              resolve();
+            }
+          });
+          w.postMessage("close");
+        });
+        await w.terminate();
+      }),
+    );
     log("stopped");
     process.exit(0);
   };

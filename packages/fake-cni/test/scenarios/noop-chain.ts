@@ -4,8 +4,11 @@
  * parallel ADDs. Prints one JSON line with what it saw. argv[2]: the mode to configure; argv[3]:
  * `server` to start a fake-cni server for the dataDir first (the installed native client then
  * goes through it), anything else to run without one (the client falls back to Node).
+ * The container netns is a file bind-mounted by `unshare --net=FILE`, the shape containerd and k3s
+ * hand to plugins (gVisor refuses to open such a file: ELOOP; auto mode must answer as noop).
  */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CniServerHandle, installFakeCni, invokeCni, pingCniServer, probeCniMode, startCniServer, type CniResult } from "../../src/index.js";
@@ -13,10 +16,15 @@ import { type CniServerHandle, installFakeCni, invokeCni, pingCniServer, probeCn
 const mode = (process.argv[2] ?? "noop") as "noop" | "auto" | "veth";
 const dir = mkdtempSync(join(tmpdir(), "fake-cni-scn-"));
 const withServer = process.argv[3] === "server";
+const nsDir = mkdtempSync(join(tmpdir(), "fake-cni-scn-ns-"));
+const netns = join(nsDir, "cni-scn");
 const out: Record<string, unknown> = {};
 let server: CniServerHandle | undefined;
 try {
   out.probe = await probeCniMode();
+  writeFileSync(netns, "");
+  const made = spawnSync("unshare", [`--net=${netns}`, "true"], { encoding: "utf8" });
+  if (made.status !== 0) throw new Error(`unshare --net=${netns}: ${made.stderr}`);
   const dataDir = join(dir, "ipam");
   const binDirs = [join(dir, "bin")];
   const inst = await installFakeCni({
@@ -29,7 +37,6 @@ try {
   out.executable = inst.executable;
   if (withServer) server = await startCniServer({ dataDir });
   const conflist = inst.conflist;
-  const netns = "/proc/self/ns/net";
   const recs = (): string[] => readdirSync(join(dataDir, "scn")).filter((n) => n.startsWith("10.")).sort();
   out.status = await invokeCni({ command: "STATUS", conflist, binDirs });
   const a = await invokeCni({ command: "ADD", conflist, binDirs, containerId: "ctr-a", netns });
@@ -61,5 +68,7 @@ try {
 } finally {
   await server?.stop();
   rmSync(dir, { recursive: true, force: true });
+  spawnSync("umount", [netns]);
+  rmSync(nsDir, { recursive: true, force: true });
 }
 console.log(JSON.stringify(out));
