@@ -7,7 +7,7 @@
  * when killed, gone with the server; none left by the one-shot executable.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GVISOR, run } from "@hybrid/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -205,6 +205,42 @@ describe("the plugin's helpers", () => {
   });
 });
 
+describe("veth mode under concurrency", () => {
+  it("24 parallel veth ADDs through a server into 24 netns: each eth0 has its own address and route; parallel DELs leave no link, record or helper", async () => {
+    const dataDir = join(T.dir, "ipam-par");
+    const files = Array.from({ length: 24 }, (_, i) => join(T.dir, `par-${i}`));
+    for (const f of files) {
+      writeFileSync(f, "");
+      execFileSync("unshare", [`--net=${f}`, "true"]);
+    }
+    const srv = await startCniServer({ dataDir });
+    const helpers: number[] = [];
+    try {
+      const conf = JSON.stringify(netConf(dataDir, { mode: "veth" }));
+      const e = (cmd: string, i: number) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: `par${i}`, CNI_IFNAME: "eth0", CNI_NETNS: files[i]! });
+      const adds = await Promise.all(files.map((_, i) => runPlugin(e("ADD", i), conf, CLIENT)));
+      expect(adds.map((a) => [a.code, a.stderr])).toEqual(files.map(() => [0, ""]));
+      const got = adds.map((a) => (a.json?.ips as { address: string }[])[0]!.address);
+      expect(new Set(got).size).toBe(24);
+      for (const [i, f] of files.entries()) {
+        const info = JSON.parse(execFileSync("nsenter", [`--net=${f}`, "ip", "-j", "-4", "addr", "show", "dev", "eth0"], { encoding: "utf8" }))[0];
+        expect(`${info.addr_info[0].local}/${info.addr_info[0].prefixlen}`).toBe(got[i]);
+        expect(execFileSync("nsenter", [`--net=${f}`, "ip", "route", "show", "default"], { encoding: "utf8" })).toContain("via 10.123.0.1 dev eth0");
+      }
+      helpers.push(...spawnSync("pgrep", ["-P", String(srv.pid), "-x", "fake-cni-link"], { encoding: "utf8" }).stdout.split("\n").filter(Boolean).map(Number));
+      expect(helpers.length).toBeGreaterThanOrEqual(2); // the workers ran in parallel, each with its helper
+      const dels = await Promise.all(files.map((_, i) => runPlugin(e("DEL", i), conf, CLIENT)));
+      expect(dels.map((d) => [d.code, d.stdout])).toEqual(files.map(() => [0, ""]));
+      expect(execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" })).not.toMatch(/^\d+: fc[0-9a-f]{8}[@:]/m);
+      expect(readdirSync(join(dataDir, "testnet")).filter((n) => n.startsWith("10."))).toEqual([]);
+    } finally {
+      await srv.stop();
+      for (const f of files) spawnSync("umount", [f]);
+    }
+    expect(helpers.filter((p) => existsSync(`/proc/${p}`))).toEqual([]);
+  });
+});
+
 describe("fake-cni-link inside gVisor", () => {
   it("RTM_NEWLINK of kind veth is EOPNOTSUPP, a bind-mounted netns file ELOOP: the errnos auto mode reads as 'no veth here'", async () => {
     const r = await run(GVISOR, "sh", [
@@ -216,5 +252,16 @@ describe("fake-cni-link inside gVisor", () => {
     expect(lines[0]).toMatch(/^err\tEOPNOTSUPP\tRTM_NEWLINK veth fcg peer eth0 netns \/proc\/self\/ns\/net:/);
     expect(lines[1]).toMatch(/^err\tELOOP\topen netns \/tmp\/tmp\.\w+:/);
     expect(lines[2]).toBe("ok\tmissing");
+  });
+
+  it("the plugin in explicit veth mode: error 102 naming the refused step, no address kept", async () => {
+    const dataDir = join(T.dir, "ipam-gvisor");
+    const r = await run(GVISOR, PLUGIN, [], {
+      env: { CNI_COMMAND: "ADD", CNI_CONTAINERID: "gv", CNI_IFNAME: "eth0", CNI_NETNS: "/proc/self/ns/net" },
+      input: JSON.stringify(netConf(dataDir, { mode: "veth" })),
+    });
+    expect(r.exitCode).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ code: 102, msg: "veth setup failed", details: expect.stringMatching(/^EOPNOTSUPP: RTM_NEWLINK veth fc[0-9a-f]{8} peer eth0/) });
+    expect(readdirSync(join(dataDir, "testnet")).filter((n) => n.startsWith("10."))).toEqual([]);
   });
 });
