@@ -18,6 +18,9 @@
  *   del   HOSTIF          RTM_DELLINK of HOSTIF (its peer goes with it). A missing link is fine.
  *   addrs NETNS IFNAME    the addresses of IFNAME inside NETNS (RTM_GETADDR dump).
  *
+ * Lines are read with getline(3); a request over MAX_REQUEST bytes is refused (EINVAL). When the
+ * helper cannot start (no netlink here), it answers every request with that error until EOF.
+ *
  * An answer is one line:
  *   ok                    (del of a missing link: "ok\tmissing"; addrs: "ok\tADDR/PREFIX,...")
  *   err\tERRNO_NAME\tSTEP: strerror    e.g. "err\tEOPNOTSUPP\tRTM_NEWLINK veth fc1234: Operation not supported"
@@ -39,17 +42,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_FIELDS 10
-#define MAX_LINE 8192
+#define MAX_REQUEST (1 << 20) /* longest request line, bytes */
+#define MAX_ANSWER 65536      /* longest answer line, bytes */
 #define NLBUF 16384 /* one netlink message out, or one read of a dump in */
 
 static int host_ns = -1; /* the netns this process started in */
 
 /* The answer being built for the current request. */
-static char answer[MAX_LINE];
+static char answer[MAX_ANSWER];
 
 static const char *errno_name(int e) {
   switch (e) {
@@ -178,10 +183,28 @@ static size_t addr_size(int family) { return family == AF_INET ? 4 : 16; }
 
 /* ---- requests ---- */
 
+/* Opens the netns file `path` (nsfs files are regular files): O_NONBLOCK and the type check keep
+ * a FIFO or device named as CNI_NETNS from blocking the helper. Returns the fd, or -1 (answer set). */
+static int open_netns(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return fail(errno, "open netns %s", path);
+  struct stat st;
+  if (fstat(fd, &st) < 0) {
+    int e = errno;
+    close(fd);
+    return fail(e, "open netns %s", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return fail(EINVAL, "open netns %s: not a namespace file", path);
+  }
+  return fd;
+}
+
 /* Enters the netns file `path` (moving back is enter_host()). */
 static int enter_netns(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(errno, "open netns %s", path);
+  int fd = open_netns(path);
+  if (fd < 0) return -1;
   int r = setns(fd, CLONE_NEWNET);
   int e = errno;
   close(fd);
@@ -336,8 +359,8 @@ static int do_add(struct nl *host, char **f) {
   if (parse_mac(f[5], cmac) < 0) return fail(EINVAL, "container mac %s", f[5]);
   if (parse_mac(f[6], hmac) < 0) return fail(EINVAL, "host mac %s", f[6]);
   if (strlen(ifname) >= IFNAMSIZ || strlen(host_if) >= IFNAMSIZ) return fail(EINVAL, "interface name too long");
-  int nsfd = open(netns, O_RDONLY | O_CLOEXEC);
-  if (nsfd < 0) return fail(errno, "open netns %s", netns);
+  int nsfd = open_netns(netns);
+  if (nsfd < 0) return -1;
   int r = create_pair(host, host_if, ifname, (unsigned)mtu, hmac, cmac, nsfd);
   if (r < 0) {
     close(nsfd);
@@ -366,7 +389,8 @@ static int do_del(struct nl *host, char **f) {
 
 struct addr_walk {
   int ifindex;
-  size_t len;
+  size_t len;   /* bytes of `answer` used */
+  int overflow; /* an address did not fit */
 };
 
 static int addr_cb(const struct nlmsghdr *nlh, void *data) {
@@ -383,8 +407,13 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data) {
   if (!a) return MNL_CB_OK;
   char s[INET6_ADDRSTRLEN];
   if (!inet_ntop(ifa->ifa_family, a, s, sizeof s)) return MNL_CB_OK;
-  w->len += (size_t)snprintf(answer + w->len, sizeof answer - w->len, "%s%s/%u", w->len > 3 ? "," : "", s, ifa->ifa_prefixlen);
-  if (w->len >= sizeof answer) w->len = sizeof answer - 1;
+  size_t n = (size_t)snprintf(answer + w->len, sizeof answer - w->len, "%s%s/%u", w->len > 3 ? "," : "", s, ifa->ifa_prefixlen);
+  if (w->len + n >= sizeof answer) {
+    answer[w->len] = 0; /* drop the partial entry */
+    w->overflow = 1;
+    return MNL_CB_OK;
+  }
+  w->len += n;
   return MNL_CB_OK;
 }
 
@@ -405,9 +434,10 @@ static int do_addrs(char **f) {
   struct nlmsghdr *nlh = msg_start(buf, RTM_GETADDR, NLM_F_DUMP);
   struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
   ifa->ifa_family = AF_UNSPEC;
-  struct addr_walk w = {idx, 3};
+  struct addr_walk w = {idx, 3, 0};
   snprintf(answer, sizeof answer, "ok\t");
   if ((r = nl_talk(&nl, nlh, addr_cb, &w)) < 0) r = fail(-r, "RTM_GETADDR in %s", f[1]);
+  else if (w.overflow) r = fail(ERANGE, "addresses of %s in %s longer than %d bytes", f[2], f[1], MAX_ANSWER);
 out:
   nl_close(&nl);
   enter_host();
@@ -435,45 +465,45 @@ static int handle(struct nl *host, char **f, int n) {
   return fail(EINVAL, "request %s with %d field(s): want add (9), del (2) or addrs (3)", f[0], n);
 }
 
-int main(int argc, char **argv) {
-  host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-  if (host_ns < 0) {
-    perror("fake-cni-link: open /proc/self/ns/net");
-    return 1;
-  }
-  struct nl host = {0};
-  int r = nl_open(&host);
-  if (r < 0) {
-    fail(-r, "netlink socket");
-    puts(answer);
-    return 1;
-  }
-  if (argc > 1) { /* one request from argv */
-    char *f[MAX_FIELDS];
-    int n = argc - 1 > MAX_FIELDS ? MAX_FIELDS : argc - 1;
-    for (int i = 0; i < n; i++) f[i] = argv[i + 1];
-    r = handle(&host, f, argc - 1 > MAX_FIELDS ? MAX_FIELDS + 1 : n);
-    puts(answer);
-    nl_close(&host);
-    return r < 0 ? 1 : 0;
-  }
-  static char line[MAX_LINE];
+/* Reads request lines from stdin until EOF, answering each: with `handle`, or, when `host` is NULL
+ * (start-up failed), with the start-up error already in `answer`, so every caller learns why. */
+static void serve(struct nl *host) {
+  char saved[MAX_ANSWER];
+  if (!host) memcpy(saved, answer, sizeof saved);
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
   setvbuf(stdout, NULL, _IOLBF, 0);
-  while (fgets(line, sizeof line, stdin)) {
-    size_t len = strlen(line);
+  while ((len = getline(&line, &cap, stdin)) >= 0) {
     if (len && line[len - 1] == '\n') line[--len] = 0;
-    else if (!feof(stdin)) { /* over-long line: drop the rest of it */
-      int c;
-      while ((c = getchar()) != EOF && c != '\n') {}
-      fail(EINVAL, "request longer than %d bytes", MAX_LINE - 1);
-      puts(answer);
-      continue;
-    }
     char *f[MAX_FIELDS];
     int n = split(line, f);
-    handle(&host, f, n);
+    if (!host) memcpy(answer, saved, sizeof answer);
+    else if (len > MAX_REQUEST) fail(EINVAL, "request longer than %d bytes", MAX_REQUEST);
+    else handle(host, f, n);
     puts(answer);
   }
+  free(line);
+}
+
+int main(int argc, char **argv) {
+  struct nl host = {0};
+  int r = 0;
+  host_ns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host_ns < 0) r = fail(errno, "netlink socket: open /proc/self/ns/net");
+  else if ((r = nl_open(&host)) < 0) r = fail(-r, "netlink socket");
+  if (argc > 1) { /* one request from argv */
+    if (r == 0) {
+      char *f[MAX_FIELDS];
+      int n = argc - 1 > MAX_FIELDS ? MAX_FIELDS : argc - 1;
+      for (int i = 0; i < n; i++) f[i] = argv[i + 1];
+      r = handle(&host, f, argc - 1 > MAX_FIELDS ? MAX_FIELDS + 1 : n);
+    }
+    puts(answer);
+  } else {
+    serve(r == 0 ? &host : NULL);
+    r = 0;
+  }
   nl_close(&host);
-  return 0;
+  return r < 0 ? 1 : 0;
 }

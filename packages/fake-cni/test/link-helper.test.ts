@@ -7,7 +7,7 @@
  * when killed, gone with the server; none left by the one-shot executable.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { GVISOR, run } from "@hybrid/testbed";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,8 +17,10 @@ import { CLIENT, netConf, PLUGIN, runPlugin, tempDir } from "./helpers.js";
 const HELPER = linkHelperPath();
 const T = tempDir("link");
 const NS = join(T.dir, "cni-test");
+const FIFO = join(T.dir, "fifo");
 
 beforeAll(() => {
+  execFileSync("mkfifo", [FIFO]);
   writeFileSync(NS, "");
   execFileSync("unshare", [`--net=${NS}`, "true"]);
 });
@@ -107,6 +109,10 @@ describe("fake-cni-link on the host", () => {
       [["add", NS, "eth0", "fclinktest", "1500", CMAC, HMAC, "10.0.0.2/24", "0.0.0.0/0@nothing"], /^err\tEINVAL\troute 0\.0\.0\.0\/0 via nothing/],
       [["add", NS, "eth0"], /^err\tEINVAL\trequest add with 3 field\(s\)/],
       [["frobnicate"], /^err\tEINVAL\trequest frobnicate with 1 field\(s\)/],
+      // a FIFO or a directory as the netns: refused at once, never blocking the helper
+      [["add", FIFO, "eth0", "fclinktest", "1500", CMAC, HMAC, "-", "-"], /^err\tEINVAL\topen netns .*: not a namespace file/],
+      [["addrs", FIFO, "eth0"], /^err\tEINVAL\topen netns .*: not a namespace file/],
+      [["addrs", T.dir, "eth0"], /^err\tEINVAL\topen netns .*: not a namespace file/],
     ];
     for (const [args, want] of bad) {
       const [code, line] = helper(...args);
@@ -120,7 +126,7 @@ describe("fake-cni-link on the host", () => {
     const lines = [
       ["add", NS, "eth0", "fclinktest", "1500", CMAC, HMAC, "10.123.0.2/24", "-"],
       ["addrs", NS, "eth0"],
-      ["x".repeat(9000)],
+      ["del", "x".repeat((1 << 20) + 1)],
       ["del", "fclinktest"],
       ["del", "fclinktest"],
       ["bogus"],
@@ -131,7 +137,7 @@ describe("fake-cni-link on the host", () => {
     expect(out.length).toBe(6);
     expect(out[0]).toBe("ok");
     expect(out[1]).toMatch(/^ok\t10\.123\.0\.2\/24/);
-    expect(out[2]).toMatch(/^err\tEINVAL\trequest longer than 8191 bytes/);
+    expect(out[2]).toMatch(/^err\tEINVAL\trequest longer than 1048576 bytes/);
     expect(out.slice(3, 5)).toEqual(["ok", "ok\tmissing"]);
     expect(out[5]).toMatch(/^err\tEINVAL\trequest bogus/);
     expect(hostLinkExists("fclinktest")).toBe(false);
@@ -154,12 +160,62 @@ describe("fake-cni-link on the host", () => {
   });
 });
 
+describe("fake-cni-link when it cannot work", () => {
+  it("addrs longer than an answer line (64 KiB) is ERANGE, not a cut list", () => {
+    expect(add("10.123.0.2/24", "-")).toEqual([0, "ok"]);
+    try {
+      const lines = Array.from({ length: 4200 }, (_, i) => `addr add fd00:7c::${(i + 1).toString(16)}/64 dev eth0 nodad`).join("\n");
+      execFileSync("nsenter", [`--net=${NS}`, "ip", "-batch", "-"], { input: `${lines}\n` });
+      expect(helper("addrs", NS, "eth0")).toEqual([1, expect.stringMatching(/^err\tERANGE\taddresses of eth0 in .* longer than 65536 bytes/)]);
+    } finally {
+      expect(helper("del", "fclinktest")).toEqual([0, "ok"]);
+    }
+  });
+
+  it("no netlink at start-up (socket(AF_NETLINK) refused): every request gets that error, the helper stays until EOF", () => {
+    const shim = join(T.dir, "nonetlink.so");
+    const src = join(T.dir, "nonetlink.c");
+    writeFileSync(
+      src,
+      `#define _GNU_SOURCE\n#include <errno.h>\n#include <dlfcn.h>\n#include <sys/socket.h>\n` +
+        `int socket(int d, int t, int p) { if (d == AF_NETLINK) { errno = EAFNOSUPPORT; return -1; }\n` +
+        `  int (*real)(int, int, int) = (int (*)(int, int, int))dlsym(RTLD_NEXT, "socket"); return real(d, t, p); }\n`,
+    );
+    execFileSync("cc", ["-shared", "-fPIC", "-o", shim, src, "-ldl"]);
+    const r = spawnSync(HELPER, [], { input: "del\tfcx\naddrs\t/proc/self/ns/net\tlo\nbogus\n", encoding: "utf8", env: { LD_PRELOAD: shim } });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe("err\tEAFNOSUPPORT\tnetlink socket: Address family not supported by protocol\n".repeat(3));
+  });
+});
+
 describe("the plugin's helpers", () => {
+  const env = (cmd: string, id: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_IFNAME: "eth0", CNI_NETNS: NS });
+  it("auto mode answers as noop when the helper is there but cannot run (not executable, or dies before answering); veth mode says so (102)", async () => {
+    const dir = join(T.dir, "broken-helper");
+    mkdirSync(dir);
+    copyFileSync(PLUGIN, join(dir, "fake-cni"));
+    chmodSync(join(dir, "fake-cni"), 0o755);
+    const cases: [string, string, number][] = [
+      ["not executable", readFileSync(HELPER, "latin1"), 0o644],
+      ["dies before answering (as with a missing libmnl.so.0: exit 127)", "#!/bin/sh\nexit 127\n", 0o755],
+    ];
+    for (const [what, body, mode] of cases) {
+      writeFileSync(join(dir, "fake-cni-link"), body, "latin1");
+      chmodSync(join(dir, "fake-cni-link"), mode);
+      const dataDir = join(dir, "ipam");
+      const auto = await runPlugin(env("ADD", "broken"), JSON.stringify(netConf(dataDir, { mode: "auto" })), join(dir, "fake-cni"));
+      expect([what, auto.code, (auto.json?.interfaces as { name: string }[] | undefined)?.map((i) => i.name)]).toEqual([what, 0, ["eth0"]]);
+      expect((await runPlugin(env("DEL", "broken"), JSON.stringify(netConf(dataDir, { mode: "auto" })), join(dir, "fake-cni"))).code).toBe(0);
+      const veth = await runPlugin(env("ADD", "broken"), JSON.stringify(netConf(dataDir, { mode: "veth" })), join(dir, "fake-cni"));
+      expect([what, veth.code, veth.json]).toEqual([what, 1, expect.objectContaining({ code: 102, details: expect.stringMatching(/^ENOEXEC: fake-cni-link cannot run here/) })]);
+    }
+    expect(inside("link", "show").map((l) => l.ifname)).toEqual(["lo"]);
+  });
+
   const pids = (ppid?: number): number[] => {
     const r = spawnSync("pgrep", [...(ppid ? ["-P", String(ppid)] : []), "-x", "fake-cni-link"], { encoding: "utf8" });
     return r.stdout.split("\n").filter(Boolean).map(Number);
   };
-  const env = (cmd: string, id: string) => ({ CNI_COMMAND: cmd, CNI_CONTAINERID: id, CNI_IFNAME: "eth0", CNI_NETNS: NS });
 
   it("one-shot executable: veth ADD and DEL work and leave no helper process behind", async () => {
     const before = pids();

@@ -54,78 +54,100 @@ export function linkHelperPath(): string {
   return join(dirname(self), "fake-cni-link");
 }
 
+/** One running helper and what belongs to it alone: its unread output and its waiting callers. */
+interface HelperProc {
+  child: ChildProcess.ChildProcess;
+  buffered: string;
+  waiting: ((a: Answer) => void)[];
+  /** Set once it answered a line: a helper that dies before that could not run here at all. */
+  answered: boolean;
+  /** Set on its first sign of death (spawn error, stdin error, stdout end, exit): never written to again. */
+  dead: boolean;
+  exited: Promise<void>;
+}
+
 /**
  * One `fake-cni-link` child, started on the first request and kept; requests go one line each
  * and are answered in order (protocol in native/fake-cni-link.c). A child that dies or times out
- * fails its pending requests and is replaced on the next one.
+ * fails its own pending requests and is replaced on the next request. A child that could not be
+ * started, or died before its first answer, answers `ENOEXEC` (the helper cannot run here, e.g. a
+ * missing libmnl). After {@link close} no child is started again (`ESHUTDOWN`).
  */
 class LinkHelper {
-  private child: ChildProcess.ChildProcess | undefined;
-  private waiting: ((a: Answer) => void)[] = [];
-  private buffered = "";
+  private proc: HelperProc | undefined;
+  private closed = false;
 
-  private start(): ChildProcess.ChildProcess | Answer {
+  private start(): HelperProc | Answer {
     const path = linkHelperPath();
     if (!existsSync(path)) return { ok: false, errno: "ENOENT", msg: `veth mode needs ${path} (built from native/fake-cni-link.c by pnpm build; libmnl)` };
     // node:child_process loaded only when a link is touched: noop mode never pays for it.
     const cp = (process.getBuiltinModule?.("node:child_process") as typeof ChildProcess | undefined) ?? (require("node:child_process") as typeof ChildProcess);
     const child = cp.spawn(path, [], { stdio: ["pipe", "pipe", "ignore"] });
-    const failAll = (msg: string): void => {
-      if (this.child === child) this.child = undefined;
-      for (const w of this.waiting.splice(0)) w({ ok: false, errno: "EIO", msg });
+    let exited!: () => void;
+    const proc: HelperProc = { child, buffered: "", waiting: [], answered: false, dead: false, exited: new Promise((r) => (exited = r)) };
+    const die = (why: string): void => {
+      proc.dead = true;
+      if (this.proc === proc) this.proc = undefined;
+      const errno = proc.answered ? "EIO" : "ENOEXEC";
+      const msg = proc.answered ? `fake-cni-link ${why}` : `fake-cni-link cannot run here (${path}): ${why}`;
+      for (const w of proc.waiting.splice(0)) w({ ok: false, errno, msg });
     };
-    child.on("error", (e) => failAll(`fake-cni-link: ${e.message}`));
-    child.on("exit", (code, sig) => failAll(`fake-cni-link exited (${sig ?? code})`));
-    child.stdin!.on("error", () => undefined);
+    child.on("error", (e) => {
+      die(e.message);
+      exited(); // a spawn failure has no exit event
+    });
+    child.on("exit", (code, sig) => {
+      die(`exited (${sig ?? code})`);
+      exited();
+    });
+    child.stdin!.on("error", (e) => die(`stdin: ${e.message}`));
     child.stdout!.setEncoding("utf8");
-    child.stdout!.on("data", (s: string) => {
-      this.buffered += s;
-      for (let nl = this.buffered.indexOf("\n"); nl >= 0; nl = this.buffered.indexOf("\n")) {
-        const line = this.buffered.slice(0, nl);
-        this.buffered = this.buffered.slice(nl + 1);
+    child.stdout!.on("data", (text: string) => {
+      proc.buffered += text;
+      for (let nl = proc.buffered.indexOf("\n"); nl >= 0; nl = proc.buffered.indexOf("\n")) {
+        const line = proc.buffered.slice(0, nl);
+        proc.buffered = proc.buffered.slice(nl + 1);
+        proc.answered = true;
         const [status, a = "", b = ""] = line.split("\t");
-        this.waiting.shift()?.(status === "ok" ? { ok: true, payload: a } : { ok: false, errno: a || "EIO", msg: b || line });
+        proc.waiting.shift()?.(status === "ok" ? { ok: true, payload: a } : { ok: false, errno: a || "EIO", msg: b || line });
       }
     });
-    this.child = child;
-    this.buffered = "";
-    return child;
+    child.stdout!.on("end", () => die("closed its output"));
+    this.proc = proc;
+    return proc;
   }
 
   /** Sends one request (its fields; none may hold a TAB or newline) and waits for its answer. */
   request(fields: string[]): Promise<Answer> {
     const bad = fields.find((f) => /[\t\n\r\0]/.test(f));
     if (bad !== undefined) return Promise.resolve({ ok: false, errno: "EINVAL", msg: `control character in ${JSON.stringify(bad)}` });
-    const child = this.child ?? this.start();
-    if ("ok" in child) return Promise.resolve(child);
+    if (this.closed) return Promise.resolve({ ok: false, errno: "ESHUTDOWN", msg: "fake-cni-link: closed (the server is stopping)" });
+    const proc = this.proc && !this.proc.dead ? this.proc : this.start();
+    if ("ok" in proc) return Promise.resolve(proc);
     return new Promise<Answer>((resolve) => {
       const timer = setTimeout(() => {
-        child.kill("SIGKILL"); // its exit fails this and every later waiter
+        proc.child.kill("SIGKILL"); // its death fails this and every later waiter of this child
       }, REQUEST_TIMEOUT_MS);
-      this.waiting.push((a) => {
+      proc.waiting.push((a) => {
         clearTimeout(timer);
         resolve(a);
       });
-      child.stdin!.write(`${fields.join("\t")}\n`);
+      proc.child.stdin!.write(`${fields.join("\t")}\n`);
     });
   }
 
   /**
    * Closes the child's stdin (it exits on EOF) and resolves once it has exited and been reaped, so
-   * no zombie is left for init; SIGKILL after `graceMs`.
+   * no zombie is left for init; SIGKILL after `graceMs`. No child is started afterwards.
    */
   close(graceMs = 2_000): Promise<void> {
-    const c = this.child;
-    this.child = undefined;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => c.kill("SIGKILL"), graceMs);
-      c.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      c.stdin?.end();
-    });
+    this.closed = true;
+    const proc = this.proc;
+    this.proc = undefined;
+    if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return Promise.resolve();
+    const timer = setTimeout(() => proc.child.kill("SIGKILL"), graceMs);
+    proc.child.stdin?.end();
+    return proc.exited.then(() => clearTimeout(timer));
   }
 }
 
@@ -166,7 +188,8 @@ const CREATION_STEPS = ["RTM_NEWLINK veth", "open netns", "setns", "netlink sock
  * Creates the pair and configures the container end (RTM_NEWLINK veth with the peer in the
  * netns, then RTM_NEWADDR, link up, RTM_NEWROUTE inside it). On failure nothing is left.
  * @returns `unsupported: true` when veth pairs cannot be made here (gVisor, no CAP_NET_ADMIN, no
- *   helper built), so `auto` mode can fall back to noop; else the helper's errno and step.
+ *   netlink, the helper not built or unable to run), so `auto` mode can fall back to noop; else the
+ *   helper's errno and step.
  */
 export async function setupVeth(spec: VethSpec): Promise<{ ok: true } | { ok: false; unsupported: boolean; msg: string }> {
   const list = (xs: string[]): string => (xs.length ? xs.join(",") : "-");
@@ -182,7 +205,7 @@ export async function setupVeth(spec: VethSpec): Promise<{ ok: true } | { ok: fa
     list(spec.routes.map((r) => (r.gw ? `${r.dst}@${r.gw}` : r.dst))),
   ]);
   if (a.ok) return { ok: true };
-  const noHelper = a.errno === "ENOENT" && a.msg.startsWith("veth mode needs");
+  const noHelper = (a.errno === "ENOENT" && a.msg.startsWith("veth mode needs")) || a.errno === "ENOEXEC";
   const unsupported = noHelper || (UNSUPPORTED.has(a.errno) && CREATION_STEPS.some((s) => a.msg.startsWith(s)));
   return { ok: false, unsupported, msg: `${a.errno}: ${a.msg}` };
 }
