@@ -417,29 +417,40 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data) {
   return MNL_CB_OK;
 }
 
-static int do_addrs(char **f) {
-  if (enter_netns(f[1]) < 0) return -1;
+/* One RTM_GETADDR dump of the current netns into `answer` for interface `idx`; 0 or -errno
+ * (-EINTR: the kernel flagged the dump NLM_F_DUMP_INTR, addresses changed while it ran). */
+static int dump_addrs(int idx, struct addr_walk *w) {
   struct nl nl = {0};
   int r = nl_open(&nl);
-  if (r < 0) {
-    fail(-r, "netlink socket in %s", f[1]);
-    goto out;
-  }
-  int idx = (int)if_nametoindex(f[2]);
-  if (idx == 0) {
-    r = fail(errno, "find %s in %s", f[2], f[1]);
-    goto out;
-  }
+  if (r < 0) return r;
   char buf[NLBUF];
   struct nlmsghdr *nlh = msg_start(buf, RTM_GETADDR, NLM_F_DUMP);
   struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof *ifa);
   ifa->ifa_family = AF_UNSPEC;
-  struct addr_walk w = {idx, 3, 0};
+  *w = (struct addr_walk){idx, 3, 0};
   snprintf(answer, sizeof answer, "ok\t");
-  if ((r = nl_talk(&nl, nlh, addr_cb, &w)) < 0) r = fail(-r, "RTM_GETADDR in %s", f[1]);
-  else if (w.overflow) r = fail(ERANGE, "addresses of %s in %s longer than %d bytes", f[2], f[1], MAX_ANSWER);
-out:
-  nl_close(&nl);
+  r = nl_talk(&nl, nlh, addr_cb, w);
+  nl_close(&nl); /* a new socket per try: an interrupted dump leaves messages unread */
+  return r;
+}
+
+static int do_addrs(char **f) {
+  if (enter_netns(f[1]) < 0) return -1;
+  int r;
+  int idx = (int)if_nametoindex(f[2]);
+  if (idx == 0) r = fail(errno, "find %s in %s", f[2], f[1]);
+  else {
+    struct addr_walk w;
+    /* A dump spread over several reads is flagged when an address changed meanwhile (the kernel
+     * finishes each new IPv6 address's DAD work, nodad or not, asynchronously): dump again after
+     * 10, 20, ... 320 ms (~0.6 s in all), then report EINTR. */
+    for (int tries = 0; (r = dump_addrs(idx, &w)) == -EINTR && tries < 6; tries++) {
+      struct timespec ts = {0, (10L << tries) * 1000000L};
+      nanosleep(&ts, NULL);
+    }
+    if (r < 0) r = fail(-r, "RTM_GETADDR in %s", f[1]);
+    else if (w.overflow) r = fail(ERANGE, "addresses of %s in %s longer than %d bytes", f[2], f[1], MAX_ANSWER);
+  }
   enter_host();
   return r;
 }
