@@ -3,7 +3,7 @@
  *   reference  = Debian's loopback ADD + host-local ADD, host-local DEL + loopback DEL (4 execs)
  *   ref-ipam   = host-local ADD + DEL alone (2 execs)
  *   fake-noop  = fake-cni ADD + DEL, noop mode (2 execs)
- *   fake-veth  = fake-cni ADD + DEL, veth mode (2 execs, plus ip/nsenter spawns inside)
+ *   fake-veth  = fake-cni ADD + DEL, veth mode (2 execs, each starting its fake-cni-link helper)
  *   node-floor = `node empty.js` twice: the cost of starting Node, for context
  *   client-srv-noop / client-srv-veth = the native client (dist/bin/fake-cni-client) answered by a
  *                resident server (startCniServer on the configs' dataDir): the fast path

@@ -23,8 +23,9 @@ async function tryRun(cmd: string, args: string[]): Promise<{ ok: boolean; out: 
  * Makes a netns (bind-mounted by util-linux `unshare --net=FILE`) and, through veth mode's own
  * helper ({@link linkHelperPath}, rtnetlink), a veth pair with one end in it, addressed and up,
  * then removes both: exactly what a veth ADD and DEL do. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN).
- * @returns `veth` when every step works; else `noop` with the step that failed (gVisor: the
- *   RTM_NEWLINK of kind veth is refused). Never throws.
+ * @returns `veth` when every step works; else `noop` with the step that failed (gVisor: `ELOOP`
+ *   opening the bind-mounted netns file; with /proc/self/ns/net RTM_NEWLINK veth is `EOPNOTSUPP`).
+ *   Never throws.
  */
 export async function probeCniMode(): Promise<{ mode: "veth" | "noop"; reason: string }> {
   const helper = linkHelperPath();

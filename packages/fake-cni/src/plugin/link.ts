@@ -44,7 +44,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
  * The `fake-cni-link` executable beside the running plugin bundle (`process.argv[1]`, symlinks
  * resolved): `<binDir>/fake-cni-link` when installed, `dist/bin/fake-cni-link` in the tree.
  */
-export function linkHelperPath(): string {
+export function helperBesidePlugin(): string {
   let self = process.argv[1] ?? "";
   try {
     self = realpathSync(self);
@@ -78,7 +78,7 @@ class LinkHelper {
   private closed = false;
 
   private start(): HelperProc | Answer {
-    const path = linkHelperPath();
+    const path = helperBesidePlugin();
     if (!existsSync(path)) return { ok: false, errno: "ENOENT", msg: `veth mode needs ${path} (built from native/fake-cni-link.c by pnpm build; libmnl)` };
     // node:child_process loaded only when a link is touched: noop mode never pays for it.
     const cp = (process.getBuiltinModule?.("node:child_process") as typeof ChildProcess | undefined) ?? (require("node:child_process") as typeof ChildProcess);

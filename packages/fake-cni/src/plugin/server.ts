@@ -13,7 +13,8 @@
  *
  * Concurrency: requests run in a pool of worker threads (each a copy of this bundle, with its own
  * fake-cni-link helper for veth mode), so a veth DEL waiting on the kernel does not hold up the
- * others. IPAM changes stay serialised: the workers share an in-process mutex per state dir ({@link setInProcessMutex}, an Int32 slot per
+ * others. IPAM changes stay serialised: the workers share an in-process mutex per state dir
+ * ({@link setInProcessMutex}, an Int32 slot per
  * dir hash in a SharedArrayBuffer holding the owner's threadId), taken before the cross-process
  * lock file, which still orders them against the Node fallback and other servers. A worker that
  * dies releases its slots and is replaced; its request's connection is closed unanswered, and the
