@@ -8,7 +8,7 @@
  */
 import { execa } from "execa";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { hybrid, inGvisor, mountPoints, newNetns, processes } from "./lib.js";
 
 const stateDir = process.argv[2]!;
@@ -113,5 +113,6 @@ out.processesLeft = [...procsAfter]
   .map(([pid, cmd]) => `${pid} ${cmd}`);
 out.stackProcessesLeft = [...procsAfter].filter(([pid, cmd]) => pid !== process.pid && cmd.includes(stateDir)).map(([pid, cmd]) => `${pid} ${cmd}`);
 out.stateDirLeft = existsSync(stateDir);
+out.stateParentLeft = existsSync(dirname(stateDir)); // the test passes a state dir whose parent up had to create
 out.hostPathsLeft = (((out.runtime as { createdHostPaths?: string[] } | undefined)?.createdHostPaths) ?? []).filter((p) => existsSync(p));
 process.stdout.write(JSON.stringify(out) + "\n");

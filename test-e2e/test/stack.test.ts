@@ -15,7 +15,7 @@ describe.each([GVISOR, HOST] as Target[])("hybrid stack on $name", (target) => {
   let base: string;
   beforeAll(async () => {
     base = mkdtempSync(join(tmpdir(), "hybrid-e2e-"));
-    o = await runScenario<Outcome>(target, SCENARIO, [join(base, "state"), "1m"], { cwd: join(import.meta.dirname, ".."), timeoutMs: 600_000 });
+    o = await runScenario<Outcome>(target, SCENARIO, [join(base, "made-by-up", "state"), "1m"], { cwd: join(import.meta.dirname, ".."), timeoutMs: 600_000 });
     if (o.up?.exitCode !== 0) console.error(`up failed on ${target.name}:\n${o.up?.stdout}\n${o.up?.stderr}`);
   }, 660_000);
   afterAll(() => rmSync(base, { recursive: true, force: true }));
@@ -100,6 +100,7 @@ describe.each([GVISOR, HOST] as Target[])("hybrid stack on $name", (target) => {
     expect(o.recordedPidsAlive).toEqual([]);
     if (target.kind === "gvisor") expect(o.processesLeft).toEqual([]);
     expect(o.stateDirLeft).toBe(false);
+    expect(o.stateParentLeft).toBe(false); // up made base/made-by-up for the state dir; down removes it too
     console.log(`${target.name}: up ${o.up.ms} ms, down ${o.down.ms} ms`);
   });
 });

@@ -5,8 +5,8 @@
 import { Listr, type ListrTask } from "listr2";
 import { existsSync } from "node:fs";
 import { execa } from "execa";
-import { readdir, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { readdir, readFile, rm, rmdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { LayerName } from "./doctor/index.js";
 import { readMountinfo } from "./doctor/probes.js";
 import { LAYERS } from "./layers/index.js";
@@ -107,7 +107,7 @@ export async function sweepStateDir(stateDir: string): Promise<string[]> {
  * and the original error is rethrown.
  * @returns the final state.
  */
-export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<StackState> {
+export async function bringUp(plan: Plan, createdFrom: string | undefined): Promise<StackState> {
   const state: StackState = {
     version: 1,
     status: "starting",
@@ -117,7 +117,9 @@ export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<Sta
     plan: { ...plan },
     layers: [],
   };
-  (state.plan as Plan & { createdStateDir?: boolean }).createdStateDir = createdStateDir;
+  const recorded = state.plan as Plan & { createdStateDir?: boolean; createdFrom?: string };
+  recorded.createdStateDir = createdFrom !== undefined;
+  if (createdFrom !== undefined) recorded.createdFrom = createdFrom;
   await writeState(plan.stateDir, state);
 
   let interrupted: NodeJS.Signals | undefined;
@@ -168,13 +170,29 @@ export async function bringUp(plan: Plan, createdStateDir: boolean): Promise<Sta
 }
 
 /**
+ * Removes a state dir that `up` created, and the parent dirs `up` created for it (from
+ * `createdFrom`, what `mkdir -p` made first, down to the state dir) while they are empty.
+ */
+export async function removeCreatedStateDir(stateDir: string, createdFrom: string | undefined): Promise<void> {
+  await rm(stateDir, { recursive: true, force: true });
+  if (!createdFrom || createdFrom === stateDir) return;
+  for (let d = dirname(stateDir); d === createdFrom || d.startsWith(`${createdFrom}/`); d = dirname(d)) {
+    try {
+      await rmdir(d);
+    } catch {
+      return; // not empty (someone else's files): leave it and what is above it
+    }
+  }
+}
+
+/**
  * Takes every recorded layer down in reverse order, then removes the state file and the stack's
  * files (the whole state dir when `up` created it). Keeps going past a failing layer.
  * @returns the problems met (empty when all went well).
  */
 export async function tearDown(state: StackState, opts: { quiet?: boolean; keepStateDir?: boolean } = {}): Promise<string[]> {
   const problems: string[] = [];
-  const plan = state.plan as Plan & { createdStateDir?: boolean };
+  const plan = state.plan as Plan & { createdStateDir?: boolean; createdFrom?: string };
   const reversed = [...state.layers].reverse();
   const tasks: ListrTask[] = reversed.map((rec) => ({
     title: `${rec.name}: down`,
@@ -201,7 +219,7 @@ export async function tearDown(state: StackState, opts: { quiet?: boolean; keepS
     return problems;
   }
   if (plan.createdStateDir && !opts.keepStateDir) {
-    await rm(plan.stateDir, { recursive: true, force: true });
+    await removeCreatedStateDir(plan.stateDir, plan.createdFrom);
   } else {
     await removeStackFiles(plan.stateDir, { keepLock: opts.keepStateDir });
   }

@@ -5,7 +5,7 @@ import { loadConfig } from "../config.js";
 import { formatFindings, runDoctor } from "../doctor/index.js";
 import { CliError } from "../output.js";
 import { buildPlan } from "../plan.js";
-import { bringUp, stackCondition, tearDown } from "../stack.js";
+import { bringUp, removeCreatedStateDir, stackCondition, tearDown } from "../stack.js";
 import { pidAlive, readState, resolveStateDir } from "../state.js";
 
 export interface UpOptions {
@@ -55,13 +55,14 @@ export default async function up(opts: UpOptions): Promise<number> {
     throw new CliError(`--state-dir ${stateDir} exists and is not a directory`, 2);
   }
   if (process.getuid?.() !== 0) throw new CliError("hybrid up needs root (it mounts FUSE, traces processes and starts the runtime)");
-  const createdStateDir = !existsSync(stateDir);
-  await mkdir(stateDir, { recursive: true });
+  // the first directory mkdir -p made (the state dir or an ancestor): down removes what up made
+  const createdFrom = await mkdir(stateDir, { recursive: true });
+  const createdStateDir = createdFrom !== undefined;
   let release: (() => Promise<void>) | undefined;
   try {
     release = await lockStateDir(stateDir);
   } catch (e) {
-    if (createdStateDir) await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+    if (createdStateDir) await removeCreatedStateDir(stateDir, createdFrom).catch(() => undefined);
     throw e;
   }
   try {
@@ -98,13 +99,13 @@ export default async function up(opts: UpOptions): Promise<number> {
     }
     process.stdout.write(`hybrid up: ${findings.sandbox} sandbox, root ${findings.rootfs.fsType}, cgroup ${findings.cgroup.version}; layers: ${plan.order.join(" → ")}\n`);
     const t0 = performance.now();
-    const state = await bringUp(plan, createdStateDir);
+    const state = await bringUp(plan, createdFrom);
     const secs = ((performance.now() - t0) / 1000).toFixed(1);
     process.stdout.write(`hybrid is up in ${secs}s (${state.layers.map((l) => `${l.name} ${(l.upMs / 1000).toFixed(1)}s`).join(", ")}). State: ${stateDir}/state.json\n`);
     return 0;
   } finally {
     await release();
     // A dry run or a refused/failed start leaves no directory it created behind.
-    if (createdStateDir && !existsSync(join(stateDir, "state.json"))) await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+    if (createdStateDir && !existsSync(join(stateDir, "state.json"))) await removeCreatedStateDir(stateDir, createdFrom).catch(() => undefined);
   }
 }
