@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { release as osRelease } from "node:os";
 import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { isPidAlive } from "@hybrid/k3s-launcher/process";
 import type { LayerName } from "./doctor/index.js";
 import type { Plan } from "./plan.js";
 
@@ -114,21 +115,9 @@ export async function removeState(stateDir: string): Promise<void> {
 /**
  * Whether a pid names a live process: signal 0 reaches it and it is not a zombie (state Z/X in
  * /proc/<pid>/stat: it has exited and only waits to be reaped, e.g. by a pid-1 that never reaps).
- * Same rule as @hybrid/k3s-launcher's `isPidAlive`, kept here so the CLI's start-up does not load
- * the launcher (and dockerode) for every command.
+ * The launcher's `isPidAlive`, imported from its light `./process` entry so the CLI's start-up
+ * does not load the launcher's index (and dockerode) for every command.
  */
 export function pidAlive(pid: number | undefined): boolean {
-  if (!pid || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EPERM") return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state !== "Z" && state !== "X";
-  } catch {
-    return false;
-  }
+  return pid !== undefined && pid > 0 && isPidAlive(pid);
 }

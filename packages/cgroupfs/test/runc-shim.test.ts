@@ -5,12 +5,12 @@
  * gVisor. All steps run in one shell per target (test/scenarios/runc-shim.sh): the FUSE mount must
  * be shared, and each `runsc do` is a fresh sandbox.
  */
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { run, TARGETS } from "@hybrid/testbed";
+import { run, TARGETS, writeBusyboxBundle } from "@hybrid/testbed";
 import { sandboxRules, tracerPath, writeRulesSync } from "@hybrid/ptrace-shim";
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -18,35 +18,6 @@ const SCRIPT = join(pkg, "test/scenarios/runc-shim.sh");
 const DAEMON = join(pkg, "dist/daemon.js");
 const CG = "/hybrid-test/ctr1";
 const LIMITS = { memory: 104857600, pids: 64, cpuQuota: 50000, cpuPeriod: 100000 };
-
-/** A runc bundle: busybox-static rootfs running `sleep 300`, memory/pids/cpu limits, cgroupsPath. */
-function makeBundle(dir: string): string {
-  const bundle = join(dir, "bundle");
-  mkdirSync(join(bundle, "rootfs", "bin"), { recursive: true });
-  cpSync("/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
-  const config = {
-    ociVersion: "1.0.2",
-    process: {
-      terminal: false, user: { uid: 0, gid: 0 }, args: ["/bin/busybox", "sleep", "300"], env: ["PATH=/bin"], cwd: "/",
-      capabilities: { bounding: ["CAP_KILL"], effective: ["CAP_KILL"], permitted: ["CAP_KILL"] }, noNewPrivileges: true,
-    },
-    root: { path: "rootfs", readonly: false },
-    hostname: "cgtest",
-    mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
-    linux: {
-      cgroupsPath: CG,
-      resources: {
-        devices: [{ allow: false, access: "rwm" }],
-        memory: { limit: LIMITS.memory },
-        pids: { limit: LIMITS.pids },
-        cpu: { quota: LIMITS.cpuQuota, period: LIMITS.cpuPeriod },
-      },
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
-    },
-  };
-  writeFileSync(join(bundle, "config.json"), JSON.stringify(config, null, 1));
-  return bundle;
-}
 
 describe.each(TARGETS)("runc under the ptrace shim with cgroupfs as /sys/fs/cgroup on $name", (target) => {
   let dir: string;
@@ -61,7 +32,12 @@ describe.each(TARGETS)("runc under the ptrace shim with cgroupfs as /sys/fs/cgro
     // gVisor refuses runc's mount("", "/", MS_SLAVE|MS_REC): mountPropagation gets runc one step further there
     const mountPropagation = target.kind === "gvisor" ? "ignore-unsupported" : "passthrough";
     writeRulesSync(rules, sandboxRules({ cgroupfsMount: mnt, procsDir: join(dir, "procs"), shadowDir: join(dir, "proc-sys"), runtimeDir: join(dir, "shim-run"), mountPropagation }));
-    const bundle = makeBundle(dir);
+    const bundle = writeBusyboxBundle(dir, {
+      args: ["/bin/busybox", "sleep", "300"],
+      hostname: "cgtest",
+      cgroupsPath: CG,
+      resources: { memory: { limit: LIMITS.memory }, pids: { limit: LIMITS.pids }, cpu: { quota: LIMITS.cpuQuota, period: LIMITS.cpuPeriod } },
+    });
     // gVisor has no keyrings (keyctl: EPERM): runc's own --no-new-keyring skips the session keyring.
     const createFlags = target.kind === "gvisor" ? "--no-new-keyring" : "";
     const args = [tracerPath(), rules, DAEMON, mnt, join(dir, "state.json"), join(dir, "procs"), bundle, join(dir, "runc-root"), CG, "ctr1", createFlags];

@@ -4,38 +4,16 @@
  * process) stands in for @hybrid/cgroupfs; all steps run in one shell on the target so they
  * share the mount (each `runsc do` is a fresh sandbox).
  */
-import { cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TARGETS } from "@hybrid/testbed";
+import { TARGETS, writeBusyboxBundle } from "@hybrid/testbed";
 import { sandboxRules } from "../src/index.js";
 import { THREADS64, q, rulesFile, sh, tempDir } from "./helpers.js";
 import { SHIM } from "./helpers.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/cgroupfs-fixture.cjs", import.meta.url));
 const SCRIPT = fileURLToPath(new URL("./scenarios/fuse-runc.sh", import.meta.url));
-
-/** A runc bundle: busybox-static rootfs, `busybox true`, no terminal. */
-function makeBundle(dir: string): string {
-  const bundle = join(dir, "bundle");
-  mkdirSync(join(bundle, "rootfs", "bin"), { recursive: true });
-  cpSync("/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
-  const config = {
-    ociVersion: "1.0.2",
-    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ["/bin/busybox", "true"], env: ["PATH=/bin"], cwd: "/",
-      capabilities: { bounding: ["CAP_KILL"], effective: ["CAP_KILL"], permitted: ["CAP_KILL"] }, noNewPrivileges: true },
-    root: { path: "rootfs", readonly: false },
-    hostname: "shimtest",
-    mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
-    linux: {
-      resources: { devices: [{ allow: false, access: "rwm" }] },
-      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
-    },
-  };
-  writeFileSync(join(bundle, "config.json"), JSON.stringify(config, null, 1));
-  return bundle;
-}
 
 describe.each(TARGETS)("statfs on a FUSE cgroup mount and runc under the shim on $name", (target) => {
   let tmp: ReturnType<typeof tempDir>;
@@ -45,7 +23,7 @@ describe.each(TARGETS)("statfs on a FUSE cgroup mount and runc under the shim on
     const dir = tmp.dir;
     const mnt = join(dir, "cgroup");
     const rules = rulesFile(dir, sandboxRules({ cgroupfsMount: mnt, shadowDir: join(dir, "proc-sys"), procsDir: join(dir, "procs") }));
-    const bundle = makeBundle(dir);
+    const bundle = writeBusyboxBundle(dir, { args: ["/bin/busybox", "true"], hostname: "shimtest" });
     const args = [SHIM, rules, FIXTURE, mnt, bundle, join(dir, "runc-root"), THREADS64, target.kind === "gvisor" ? "1" : "0"];
     const r = await sh(target, `${q(SCRIPT)} ${args.map(q).join(" ")}`, { timeoutMs: 120_000 });
     for (const line of r.stdout.split("\n")) {

@@ -7,7 +7,7 @@
  * (a single command) inside the sandbox and report what it saw, e.g. as JSON on stdout.
  */
 import { execa, type Options as ExecaOptions } from "execa";
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, cpSync, mkdirSync, writeFileSync } from "node:fs";
 import { delimiter, join } from "node:path";
 
 /** A gVisor profile: the runsc global flags and the `do` subcommand flags. */
@@ -172,4 +172,38 @@ export async function runScenario<T = unknown>(
   } catch (cause) {
     throw new Error(`scenario ${script} on ${target.name} printed no JSON last line\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`, { cause });
   }
+}
+
+/**
+ * Writes a minimal runc bundle at `<dir>/bundle` for tests that run real runc: a rootfs holding
+ * only Debian's busybox-static (`/bin/busybox`, package busybox-static) and a `config.json` (OCI
+ * runtime spec 1.0.2) that runs `args` as root without a terminal, with CAP_KILL only, /proc
+ * mounted, new pid/ipc/uts/mount namespaces and every device denied. `cgroupsPath` and
+ * `resources` (e.g. `{ memory: { limit: 104857600 } }`) are added to `linux`.
+ * @returns the bundle directory.
+ */
+export function writeBusyboxBundle(
+  dir: string,
+  opts: { args: string[]; hostname: string; cgroupsPath?: string; resources?: Record<string, unknown> },
+): string {
+  const bundle = join(dir, "bundle");
+  mkdirSync(join(bundle, "rootfs", "bin"), { recursive: true });
+  cpSync("/bin/busybox", join(bundle, "rootfs", "bin", "busybox"));
+  const config = {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false, user: { uid: 0, gid: 0 }, args: opts.args, env: ["PATH=/bin"], cwd: "/",
+      capabilities: { bounding: ["CAP_KILL"], effective: ["CAP_KILL"], permitted: ["CAP_KILL"] }, noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: false },
+    hostname: opts.hostname,
+    mounts: [{ destination: "/proc", type: "proc", source: "proc" }],
+    linux: {
+      ...(opts.cgroupsPath ? { cgroupsPath: opts.cgroupsPath } : {}),
+      resources: { devices: [{ allow: false, access: "rwm" }], ...opts.resources },
+      namespaces: [{ type: "pid" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }],
+    },
+  };
+  writeFileSync(join(bundle, "config.json"), JSON.stringify(config, null, 1));
+  return bundle;
 }
